@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN2_VL_CHAT_TEMPLATE', 'QWEN3_VL_CHAT_TEMPLATE', 'DataError', 'data_error', 'Conversation',
-           'read_jsonl', 'record_to_conversation', 'read_conversations', 'load_image', 'train_tiny_tokenizer',
-           'build_tiny_processor', 'assistant_spans', 'encode_conversation', 'ConversationDataset', 'VLCollator',
-           'make_shapes_dataset']
+           'read_jsonl', 'chat_messages', 'record_to_conversation', 'read_conversations', 'load_image',
+           'train_tiny_tokenizer', 'build_tiny_processor', 'assistant_spans', 'encode_conversation',
+           'ConversationDataset', 'VLCollator', 'make_shapes_dataset']
 
-# %% ../nbs/00_data.ipynb #f1de5d20
+# %% ../nbs/00_data.ipynb #85264fe2
 import json, random, re
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,7 +18,7 @@ import numpy as np, torch
 from PIL import Image, ImageDraw, ImageOps
 from torch.nn.utils.rnn import pad_sequence
 
-# %% ../nbs/00_data.ipynb #78bcd604
+# %% ../nbs/00_data.ipynb #ca159483
 class DataError(ValueError):
     "Bad training data; the message names the file, line and field."
 
@@ -27,7 +27,7 @@ def data_error(path, line=None, field=None, msg=""):
     where = f"{path}:{line}" if line is not None else f"{path}"
     return DataError(f"{where}: {field + ': ' if field else ''}{msg}")
 
-# %% ../nbs/00_data.ipynb #38ce06a2
+# %% ../nbs/00_data.ipynb #64c4800a
 @dataclass
 class Conversation:
     "One training sample: chat `messages` (images as placeholders, in order), the `images`' paths, and where it came from."
@@ -35,7 +35,7 @@ class Conversation:
     images: list = field(default_factory=list)
     source: str = ""
 
-# %% ../nbs/00_data.ipynb #382d63ef
+# %% ../nbs/00_data.ipynb #977e660f
 def read_jsonl(path):
     "Yield `(line_number, object)` for each non-blank line of the JSONL file at `path`."
     path = Path(path)
@@ -48,7 +48,7 @@ def read_jsonl(path):
             if not isinstance(obj, dict): raise data_error(path, i, msg=f"expected a JSON object, got {type(obj).__name__}")
             yield i, obj
 
-# %% ../nbs/00_data.ipynb #8f5ff9c7
+# %% ../nbs/00_data.ipynb #6db5d25e
 def _text_field(obj, name, path, line, required=False):
     "The string in `obj[name]`, or None when absent and not `required`."
     v = obj.get(name)
@@ -58,18 +58,26 @@ def _text_field(obj, name, path, line, required=False):
     if not isinstance(v, str): raise data_error(path, line, name, f"expected a string, got {type(v).__name__}")
     return v
 
+def chat_messages(question:str, # The user's text (may be empty)
+                  answer:str|None=None, # The assistant's reply; None for a prompt awaiting one
+                  system:str|None=None, # Optional system prompt
+                  n_images:int=1 # Image placeholders before the question
+                 ):
+    "Chat messages, in the format `apply_chat_template` takes, for one question (and its answer)."
+    msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
+    msgs.append({"role": "user", "content": [{"type": "image"}] * n_images + [{"type": "text", "text": question}]})
+    if answer is not None: msgs.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    return msgs
+
 def record_to_conversation(obj, path, line, dataset_dir="."):
     "Normalise one seed-format record (`image`, `question`, `answer`, `system`) into a `Conversation`."
     answer = _text_field(obj, "answer", path, line, required=True)
     question = _text_field(obj, "question", path, line) or ""
     system, image = _text_field(obj, "system", path, line), _text_field(obj, "image", path, line)
-    msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
-    user = ([{"type": "image"}] if image else []) + [{"type": "text", "text": question}]
-    msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": [{"type": "text", "text": answer}]}]
     images = [Path(dataset_dir) / image] if image else []  # an absolute `image` stays absolute
-    return Conversation(msgs, images, f"{path}:{line}")
+    return Conversation(chat_messages(question, answer, system, len(images)), images, f"{path}:{line}")
 
-# %% ../nbs/00_data.ipynb #6476a07a
+# %% ../nbs/00_data.ipynb #16f6b0c9
 def read_conversations(files, # One JSONL file or a list of them; relative paths are looked up in `dataset_dir`
                        dataset_dir=".", # Folder that relative file and image paths are relative to
                        check_images=True # Check that every image file exists, before any model is loaded
@@ -86,7 +94,7 @@ def read_conversations(files, # One JSONL file or a list of them; relative paths
                 if not im.is_file(): raise DataError(f"{c.source}: image: file not found: {im}")
     return convs
 
-# %% ../nbs/00_data.ipynb #fc56ae6e
+# %% ../nbs/00_data.ipynb #d7e896f7
 def load_image(path, source=""):
     "The image at `path` as an RGB PIL image, EXIF orientation applied, transparency composited onto white."
     try:
@@ -100,7 +108,7 @@ def load_image(path, source=""):
         return Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im).convert("RGB")
     return im.convert("RGB")
 
-# %% ../nbs/00_data.ipynb #bf85b744
+# %% ../nbs/00_data.ipynb #95794079
 QWEN_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                        "<|image_pad|>", "<|video_pad|>"]
 
@@ -113,7 +121,7 @@ You are a helpful assistant.<|im_end|>
 {% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant
 {% endif %}"""
 
-# %% ../nbs/00_data.ipynb #a66d1827
+# %% ../nbs/00_data.ipynb #bbb3c0b9
 # Qwen3-VL-Instruct's template (all sizes).
 QWEN3_VL_CHAT_TEMPLATE = """{%- if tools %}
     {{- '<|im_start|>system\\n' }}
@@ -237,7 +245,7 @@ QWEN3_VL_CHAT_TEMPLATE = """{%- if tools %}
 {%- endif %}
 """
 
-# %% ../nbs/00_data.ipynb #5382a68e
+# %% ../nbs/00_data.ipynb #1128cb35
 _COLOURS = dict(red="红色", green="绿色", blue="蓝色", yellow="黄色")
 _SHAPES = dict(circle="圆形", square="正方形", triangle="三角形")
 _COUNTS = {1: "一个", 2: "两个", 3: "三个"}
@@ -252,7 +260,7 @@ def _tiny_corpus():
              "Describe the picture. 描述画面。", "Hello world! The quick brown fox jumps over the lazy dog."]
     return (lines + [" ".join(words)]) * 20
 
-# %% ../nbs/00_data.ipynb #7b560669
+# %% ../nbs/00_data.ipynb #2180b942
 def train_tiny_tokenizer(vocab_size=500 # Size of the learned byte-level BPE vocabulary, before the special tokens
                         ):
     "A Qwen2 byte-level BPE tokenizer trained in-process, with the Qwen special tokens appended in Qwen's order."
@@ -265,7 +273,7 @@ def train_tiny_tokenizer(vocab_size=500 # Size of the learned byte-level BPE voc
     tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
     return tok
 
-# %% ../nbs/00_data.ipynb #04111b09
+# %% ../nbs/00_data.ipynb #a3eaa841
 def _family_processor_parts(family):
     "Processor class, video processor class, image processor kwargs and chat template of `family`."
     from transformers import (Qwen2VLProcessor, Qwen2_5_VLProcessor, Qwen3VLProcessor,
@@ -287,7 +295,7 @@ def build_tiny_processor(family # "qwen2_vl", "qwen2_5_vl" or "qwen3_vl"
     return proc_cls(image_processor=Qwen2VLImageProcessor(temporal_patch_size=2, merge_size=2, **img_kw),
                     tokenizer=train_tiny_tokenizer(), video_processor=video_cls(**video_kw), chat_template=template)
 
-# %% ../nbs/00_data.ipynb #3b8d7828
+# %% ../nbs/00_data.ipynb #25a59df7
 def _ids(tok, text): return tok(text, add_special_tokens=False)["input_ids"]
 
 def assistant_spans(processor, messages):
@@ -305,7 +313,7 @@ def assistant_spans(processor, messages):
         spans.append((len(prompt), end))
     return ids, spans
 
-# %% ../nbs/00_data.ipynb #a64728cb
+# %% ../nbs/00_data.ipynb #02f81164
 def encode_conversation(processor, conv:Conversation, images=None):
     "Model inputs and `labels` for `conv` (images loaded from its paths unless given as PIL `images`)."
     images = images if images is not None else [load_image(im, conv.source) for im in conv.images]
@@ -324,14 +332,14 @@ def encode_conversation(processor, conv:Conversation, images=None):
     labels = torch.where(torch.from_numpy(np.repeat(trained, repeats)), input_ids, -100)
     return {k: v[0] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v for k, v in enc.items()} | {"labels": labels}
 
-# %% ../nbs/00_data.ipynb #1aa81a26
+# %% ../nbs/00_data.ipynb #de8f0ef5
 class ConversationDataset(torch.utils.data.Dataset):
     "Encodes `Conversation`s for training with `processor`, loading their images on access."
     def __init__(self, convs, processor): self.convs, self.processor = convs, processor
     def __len__(self): return len(self.convs)
     def __getitem__(self, i): return encode_conversation(self.processor, self.convs[i])
 
-# %% ../nbs/00_data.ipynb #7eb8b0cd
+# %% ../nbs/00_data.ipynb #3ef8c4fe
 @dataclass
 class VLCollator:
     "Pads encoded samples into a batch (right padding, for training)."
@@ -346,7 +354,7 @@ class VLCollator:
             batch["image_grid_thw"] = torch.cat([s["image_grid_thw"] for s in with_images])
         return batch
 
-# %% ../nbs/00_data.ipynb #646afa65
+# %% ../nbs/00_data.ipynb #126edbbf
 def _draw_shapes(rng, shape, colour, count, size=64):
     "An RGB image with `count` non-overlapping shapes, one per cell of a 2x2 grid."
     rgb = dict(red=(220, 30, 30), green=(30, 170, 60), blue=(40, 70, 220), yellow=(230, 200, 20))[colour]
@@ -360,7 +368,7 @@ def _draw_shapes(rng, shape, colour, count, size=64):
         else: draw.polygon([(x0 + s / 2, y0), (x0, y0 + s), (x0 + s, y0 + s)], fill=rgb)
     return im
 
-# %% ../nbs/00_data.ipynb #77044f90
+# %% ../nbs/00_data.ipynb #caa6501d
 def _shape_record(rng, i, image):
     "A seed-format record asking about the shapes drawn in `image`."
     shape, colour, count = image
@@ -372,7 +380,7 @@ def _shape_record(rng, i, image):
     if rng.random() < 0.3: rec["system"] = _SYSTEMS[zh]
     return rec
 
-# %% ../nbs/00_data.ipynb #ff348140
+# %% ../nbs/00_data.ipynb #8e47b89b
 def make_shapes_dataset(out_dir, # Folder to write `images/`, `train.jsonl` and `validation.jsonl` into
                         n_train=64, n_val=16, # Samples in each split (one image per sample)
                         seed=0 # Same seed, same bytes
