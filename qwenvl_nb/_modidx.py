@@ -57,6 +57,7 @@ d = { 'settings': { 'branch': 'main',
                                  'qwenvl_nb.train.main': ('train.html#main', 'qwenvl_nb/train.py'),
                                  'qwenvl_nb.train.parse_args': ('train.html#parse_args', 'qwenvl_nb/train.py'),
                                  'qwenvl_nb.train.plot_losses': ('train.html#plot_losses', 'qwenvl_nb/train.py'),
+                                 'qwenvl_nb.train.preview_answers': ('train.html#preview_answers', 'qwenvl_nb/train.py'),
                                  'qwenvl_nb.train.resolve_precision': ('train.html#resolve_precision', 'qwenvl_nb/train.py'),
                                  'qwenvl_nb.train.train': ('train.html#train', 'qwenvl_nb/train.py'),
                                  'qwenvl_nb.train.training_arguments': ('train.html#training_arguments', 'qwenvl_nb/train.py')}}}

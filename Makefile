@@ -1,0 +1,47 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv and install on a fresh machine.
+# torch is installed first, from TORCH, so that no other package pulls a different build; on a GPU machine pick
+# the build for your driver, e.g. make test TORCH="torch==2.8.0 torchvision==0.23.0 --index-url https://download.pytorch.org/whl/cu126"
+PYTHON ?= python3
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+VENV := .venv
+BIN := $(VENV)/bin
+FLAGS ?=
+DEMO_OUT ?= outputs/demo
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: demo test install export readme clean
+
+# Re-install when the project's dependencies change; the stamp records what was installed.
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev,qlora]"
+	$(BIN)/python -c "import torch, torchvision, transformers, peft; print('installed: torch', torch.__version__, '| torchvision', torchvision.__version__, '| transformers', transformers.__version__, '| peft', peft.__version__)"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/qwenvl-train --model-name tiny-qwen2.5-vl --dataset-dir dataset --train-file train.jsonl \
+	  --validation-file validation.jsonl --output-dir $(DEMO_OUT) --per-device-train-batch-size 4 \
+	  --gradient-accumulation-steps 1 --num-train-epochs 3 --learning-rate 5e-3 --report-to none \
+	  --bf16 --save-strategy epoch --eval-strategy epoch
+	$(BIN)/python -c "from qwenvl_nb.train import preview_answers; preview_answers('$(DEMO_OUT)', 'dataset', 'validation.jsonl')"
+
+test: install
+	FLAGS="$(FLAGS)" $(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+export: install
+	$(BIN)/nbdev-clean
+	$(BIN)/nbdev-clean --fname vm
+	$(BIN)/nbdev-clean --fname aml
+	$(BIN)/nbdev-export
+	$(BIN)/python tools/render_readme.py
+
+readme: install
+	$(BIN)/python tools/render_readme.py
+
+clean:
+	rm -rf $(VENV) outputs
