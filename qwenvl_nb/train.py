@@ -6,8 +6,8 @@
 __all__ = ['TrainConfig', 'resolve_precision', 'training_arguments', 'plot_losses', 'TrainResult', 'train', 'preview_answers',
            'parse_args', 'main']
 
-# %% ../nbs/02_train.ipynb #24429205
-import json, logging, sys
+# %% ../nbs/02_train.ipynb #fac27a45
+import json, logging, sys, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Optional
@@ -16,9 +16,12 @@ import torch
 from fastcore.imports import IN_NOTEBOOK
 
 from .data import read_conversations, ConversationDataset, VLCollator, DataError
-from .model import load_model, load_processor, add_lora, trainable_summary, model_family
+from .model import load_model, load_processor, add_lora, trainable_summary, model_family, TINY_MODELS
 
-# %% ../nbs/02_train.ipynb #3769fc5c
+# bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise for LoRA users
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+# %% ../nbs/02_train.ipynb #9912e6e4
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line."
@@ -49,7 +52,7 @@ class TrainConfig:
     dataloader_num_workers: int = 0
     resume_from_checkpoint: Optional[str] = field(default=None, metadata={"help": "a checkpoint folder to resume from"})
 
-# %% ../nbs/02_train.ipynb #638524df
+# %% ../nbs/02_train.ipynb #ed557e0b
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
@@ -57,7 +60,7 @@ def resolve_precision(bf16:bool):
     if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
     return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
 
-# %% ../nbs/02_train.ipynb #6656eaf4
+# %% ../nbs/02_train.ipynb #f2764804
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -78,11 +81,11 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool):
         bf16=precision == "bf16", fp16=precision == "fp16", save_strategy=cfg.save_strategy,
         eval_strategy=cfg.eval_strategy if has_eval else "no", logging_steps=cfg.logging_steps, seed=cfg.seed,
         activation_checkpointing=cfg.gradient_checkpointing, activation_checkpointing_kwargs={"use_reentrant": False},
-        dataloader_num_workers=cfg.dataloader_num_workers,
+        dataloader_num_workers=cfg.dataloader_num_workers, dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,  # the collator needs every field the dataset returns
         label_names=["labels"], ddp_find_unused_parameters=False)  # LoRA leaves the vision tower without gradients
 
-# %% ../nbs/02_train.ipynb #65d24535
+# %% ../nbs/02_train.ipynb #6d27c49d
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -96,7 +99,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #d72da89c
+# %% ../nbs/02_train.ipynb #d5bdb7a1
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -106,7 +109,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #53b4d95e
+# %% ../nbs/02_train.ipynb #7fdb4e30
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -124,7 +127,7 @@ def _save_run(trainer, processor, cfg, precision, metrics):
     trainer.save_state()
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #2016acd1
+# %% ../nbs/02_train.ipynb #aca06da2
 def train(cfg:TrainConfig):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
     from transformers import Trainer
@@ -136,18 +139,23 @@ def train(cfg:TrainConfig):
     processor = load_processor(cfg.model_name)
     model = load_model(cfg.model_name, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules)
-    print(f"qwenvl-train: {len(train_convs)} train / {len(val_convs)} validation samples; trainable parameters: {trainable_summary(model)}")
+    parts = trainable_summary(model)
+    print(f"qwenvl-train: {len(train_convs)} train / {len(val_convs)} validation samples; trainable parameters: "
+          + ", ".join(f"{k} {v['trainable']:,} of {v['total']:,}" for k, v in parts.items()))
     trainer = Trainer(model=model, args=training_arguments(cfg, precision, bool(val_convs)),
                       train_dataset=ConversationDataset(train_convs, processor),
                       eval_dataset=ConversationDataset(val_convs, processor) if val_convs else None,
                       data_collator=VLCollator(processor.tokenizer.pad_token_id))
-    metrics = trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint).metrics
+    with warnings.catch_warnings():
+        if cfg.model_name in TINY_MODELS:  # peft looks the base model's name up on the hub at each checkpoint
+            warnings.filterwarnings("ignore", message="Could not find a config file in tiny-")
+        metrics = trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint).metrics
     if val_convs: metrics |= trainer.evaluate()
     _save_run(trainer, processor, cfg, precision, metrics)
     print(f"qwenvl-train: adapter and processor in {out}/, loss plot {out/'loss.png'}, metrics {out/'all_results.json'}")
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #d8f09e87
+# %% ../nbs/02_train.ipynb #48e228a1
 def preview_answers(output_dir, # A training run's output folder
                     dataset_dir=".", file="validation.jsonl", # The samples to ask, as in `TrainConfig`
                     n:int=3, max_new_tokens:int=16):
@@ -163,7 +171,7 @@ def preview_answers(output_dir, # A training run's output folder
         print(f"{Path(c.source).name}  Q: {turns['user']!r}  reference: {turns['assistant']!r}  answer: {answer!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #469f5e0e
+# %% ../nbs/02_train.ipynb #b66447da
 def parse_args(argv=None):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None)."
     from transformers import HfArgumentParser
@@ -172,13 +180,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     "The `qwenvl-train` command."
-    # bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise for a CLI user
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     cfg = parse_args(argv)
     try: train(cfg)
     except (DataError, FileNotFoundError) as e:
         print(f"qwenvl-train: error: {e}", file=sys.stderr)
         sys.exit(2)
 
-# %% ../nbs/02_train.ipynb #16d57670
+# %% ../nbs/02_train.ipynb #ec923ea3
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
