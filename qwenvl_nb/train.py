@@ -6,11 +6,11 @@
 __all__ = ['TrainConfig', 'resolve_precision', 'training_arguments', 'plot_losses', 'TrainResult', 'train', 'preview_answers',
            'parse_args', 'main']
 
-# %% ../nbs/02_train.ipynb #fac27a45
+# %% ../nbs/02_train.ipynb #2a5db16e
 import json, logging, sys, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 from fastcore.imports import IN_NOTEBOOK
@@ -21,7 +21,7 @@ from .model import load_model, load_processor, add_lora, trainable_summary, mode
 # bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise for LoRA users
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-# %% ../nbs/02_train.ipynb #9912e6e4
+# %% ../nbs/02_train.ipynb #bd624631
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line."
@@ -44,15 +44,15 @@ class TrainConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     bf16: bool = field(default=True, metadata={"help": "train in bfloat16 where the GPU supports it (--no-bf16: fp32)"})
-    save_strategy: str = field(default="epoch", metadata={"help": "no, steps or epoch"})
-    eval_strategy: str = field(default="epoch", metadata={"help": "no, steps or epoch (no when there is no validation file)"})
+    save_strategy: Literal["no", "steps", "epoch"] = "epoch"
+    eval_strategy: Literal["no", "steps", "epoch"] = field(default="epoch", metadata={"help": "no when there is no validation file"})
     logging_steps: int = 1
     seed: int = 42
     gradient_checkpointing: bool = False
     dataloader_num_workers: int = 0
     resume_from_checkpoint: Optional[str] = field(default=None, metadata={"help": "a checkpoint folder to resume from"})
 
-# %% ../nbs/02_train.ipynb #ed557e0b
+# %% ../nbs/02_train.ipynb #f03681bf
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
@@ -60,7 +60,7 @@ def resolve_precision(bf16:bool):
     if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
     return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
 
-# %% ../nbs/02_train.ipynb #f2764804
+# %% ../nbs/02_train.ipynb #25d6a050
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -85,7 +85,7 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool):
         remove_unused_columns=False,  # the collator needs every field the dataset returns
         label_names=["labels"], ddp_find_unused_parameters=False)  # LoRA leaves the vision tower without gradients
 
-# %% ../nbs/02_train.ipynb #6d27c49d
+# %% ../nbs/02_train.ipynb #1ad58e34
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -99,7 +99,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #d5bdb7a1
+# %% ../nbs/02_train.ipynb #7b611d72
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -109,7 +109,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #7fdb4e30
+# %% ../nbs/02_train.ipynb #b6f5adb8
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -127,7 +127,7 @@ def _save_run(trainer, processor, cfg, precision, metrics):
     trainer.save_state()
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #aca06da2
+# %% ../nbs/02_train.ipynb #13c13831
 def train(cfg:TrainConfig):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
     from transformers import Trainer
@@ -155,7 +155,7 @@ def train(cfg:TrainConfig):
     print(f"qwenvl-train: adapter and processor in {out}/, loss plot {out/'loss.png'}, metrics {out/'all_results.json'}")
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #48e228a1
+# %% ../nbs/02_train.ipynb #73ec4410
 def preview_answers(output_dir, # A training run's output folder
                     dataset_dir=".", file="validation.jsonl", # The samples to ask, as in `TrainConfig`
                     n:int=3, max_new_tokens:int=16):
@@ -171,7 +171,7 @@ def preview_answers(output_dir, # A training run's output folder
         print(f"{Path(c.source).name}  Q: {turns['user']!r}  reference: {turns['assistant']!r}  answer: {answer!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #b66447da
+# %% ../nbs/02_train.ipynb #ad790287
 def parse_args(argv=None):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None)."
     from transformers import HfArgumentParser
@@ -186,5 +186,5 @@ def main(argv=None):
         print(f"qwenvl-train: error: {e}", file=sys.stderr)
         sys.exit(2)
 
-# %% ../nbs/02_train.ipynb #ec923ea3
+# %% ../nbs/02_train.ipynb #5e6e835b
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
