@@ -8,7 +8,7 @@ __all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN2_VL_CHAT_TEMPLATE', 'QWEN3_VL_CHAT_TEMPL
            'train_tiny_tokenizer', 'build_tiny_processor', 'assistant_spans', 'encode_conversation',
            'ConversationDataset', 'VLCollator', 'make_shapes_dataset']
 
-# %% ../nbs/00_data.ipynb #85264fe2
+# %% ../nbs/00_data.ipynb #8cb0cb98
 import json, random, re
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,7 +18,7 @@ import numpy as np, torch
 from PIL import Image, ImageDraw, ImageOps
 from torch.nn.utils.rnn import pad_sequence
 
-# %% ../nbs/00_data.ipynb #ca159483
+# %% ../nbs/00_data.ipynb #f169934c
 class DataError(ValueError):
     "Bad training data; the message names the file, line and field."
 
@@ -27,7 +27,7 @@ def data_error(path, line=None, field=None, msg=""):
     where = f"{path}:{line}" if line is not None else f"{path}"
     return DataError(f"{where}: {field + ': ' if field else ''}{msg}")
 
-# %% ../nbs/00_data.ipynb #64c4800a
+# %% ../nbs/00_data.ipynb #e3609de3
 @dataclass
 class Conversation:
     "One training sample: chat `messages` (images as placeholders, in order), the `images`' paths, and where it came from."
@@ -35,7 +35,7 @@ class Conversation:
     images: list = field(default_factory=list)
     source: str = ""
 
-# %% ../nbs/00_data.ipynb #977e660f
+# %% ../nbs/00_data.ipynb #4e481aa4
 def read_jsonl(path):
     "Yield `(line_number, object)` for each non-blank line of the JSONL file at `path`."
     path = Path(path)
@@ -48,7 +48,7 @@ def read_jsonl(path):
             if not isinstance(obj, dict): raise data_error(path, i, msg=f"expected a JSON object, got {type(obj).__name__}")
             yield i, obj
 
-# %% ../nbs/00_data.ipynb #6db5d25e
+# %% ../nbs/00_data.ipynb #70756b5d
 def _text_field(obj, name, path, line, required=False):
     "The string in `obj[name]`, or None when absent and not `required`."
     v = obj.get(name)
@@ -77,7 +77,7 @@ def record_to_conversation(obj, path, line, dataset_dir="."):
     images = [Path(dataset_dir) / image] if image else []  # an absolute `image` stays absolute
     return Conversation(chat_messages(question, answer, system, len(images)), images, f"{path}:{line}")
 
-# %% ../nbs/00_data.ipynb #16f6b0c9
+# %% ../nbs/00_data.ipynb #fb85271b
 def read_conversations(files, # One JSONL file or a list of them; relative paths are looked up in `dataset_dir`
                        dataset_dir=".", # Folder that relative file and image paths are relative to
                        check_images=True # Check that every image file exists, before any model is loaded
@@ -94,7 +94,7 @@ def read_conversations(files, # One JSONL file or a list of them; relative paths
                 if not im.is_file(): raise DataError(f"{c.source}: image: file not found: {im}")
     return convs
 
-# %% ../nbs/00_data.ipynb #d7e896f7
+# %% ../nbs/00_data.ipynb #955a44f7
 def load_image(path, source=""):
     "The image at `path` as an RGB PIL image, EXIF orientation applied, transparency composited onto white."
     try:
@@ -108,7 +108,7 @@ def load_image(path, source=""):
         return Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im).convert("RGB")
     return im.convert("RGB")
 
-# %% ../nbs/00_data.ipynb #95794079
+# %% ../nbs/00_data.ipynb #7cb4934f
 QWEN_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                        "<|image_pad|>", "<|video_pad|>"]
 
@@ -121,7 +121,7 @@ You are a helpful assistant.<|im_end|>
 {% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant
 {% endif %}"""
 
-# %% ../nbs/00_data.ipynb #bbb3c0b9
+# %% ../nbs/00_data.ipynb #b68a92d1
 # Qwen3-VL-Instruct's template (all sizes).
 QWEN3_VL_CHAT_TEMPLATE = """{%- if tools %}
     {{- '<|im_start|>system\\n' }}
@@ -245,7 +245,7 @@ QWEN3_VL_CHAT_TEMPLATE = """{%- if tools %}
 {%- endif %}
 """
 
-# %% ../nbs/00_data.ipynb #1128cb35
+# %% ../nbs/00_data.ipynb #c1acb0d8
 _COLOURS = dict(red="红色", green="绿色", blue="蓝色", yellow="黄色")
 _SHAPES = dict(circle="圆形", square="正方形", triangle="三角形")
 _COUNTS = {1: "一个", 2: "两个", 3: "三个"}
@@ -260,7 +260,7 @@ def _tiny_corpus():
              "Describe the picture. 描述画面。", "Hello world! The quick brown fox jumps over the lazy dog."]
     return (lines + [" ".join(words)]) * 20
 
-# %% ../nbs/00_data.ipynb #2180b942
+# %% ../nbs/00_data.ipynb #8695af83
 def train_tiny_tokenizer(vocab_size=500 # Size of the learned byte-level BPE vocabulary, before the special tokens
                         ):
     "A Qwen2 byte-level BPE tokenizer trained in-process, with the Qwen special tokens appended in Qwen's order."
@@ -273,7 +273,7 @@ def train_tiny_tokenizer(vocab_size=500 # Size of the learned byte-level BPE voc
     tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
     return tok
 
-# %% ../nbs/00_data.ipynb #a3eaa841
+# %% ../nbs/00_data.ipynb #2e20ea56
 def _family_processor_parts(family):
     "Processor class, video processor class, image processor kwargs and chat template of `family`."
     from transformers import (Qwen2VLProcessor, Qwen2_5_VLProcessor, Qwen3VLProcessor,
@@ -295,30 +295,33 @@ def build_tiny_processor(family # "qwen2_vl", "qwen2_5_vl" or "qwen3_vl"
     return proc_cls(image_processor=Qwen2VLImageProcessor(temporal_patch_size=2, merge_size=2, **img_kw),
                     tokenizer=train_tiny_tokenizer(), video_processor=video_cls(**video_kw), chat_template=template)
 
-# %% ../nbs/00_data.ipynb #25a59df7
+# %% ../nbs/00_data.ipynb #ef5d94ab
 def _ids(tok, text): return tok(text, add_special_tokens=False)["input_ids"]
 
+def _end_of_turn_id(tok):
+    "Qwen's end-of-turn token `<|im_end|>` (a base checkpoint's eos is `<|endoftext|>`, which does not end a turn)."
+    return tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tok.get_vocab() else tok.eos_token_id
+
 def assistant_spans(processor, messages):
-    "Token ids of the rendered `messages` and the `[start, end)` span of each assistant reply, end-of-turn token included."
+    "The rendered `messages`, their token ids, and the `[start, end)` span of each assistant reply, end-of-turn token included."
     tok, render = processor.tokenizer, partial(processor.apply_chat_template, tokenize=False)
-    ids, spans = _ids(tok, render(messages)), []
+    text, eot, spans = render(messages), _end_of_turn_id(processor.tokenizer), []
+    ids = _ids(tok, text)
     for i, m in enumerate(messages):
         if m["role"] != "assistant": continue
         prompt, turn = _ids(tok, render(messages[:i], add_generation_prompt=True)), _ids(tok, render(messages[:i + 1]))
-        if ids[:len(prompt)] != prompt or ids[:len(turn)] != turn or turn[:len(prompt)] != prompt:
+        if ids[:len(turn)] != turn or turn[:len(prompt)] != prompt:
             raise ValueError(f"the chat template renders assistant turn {i} differently inside the conversation; "
                              "its labels cannot be derived from the template")
         reply = turn[len(prompt):]
-        end = len(prompt) + (reply.index(tok.eos_token_id) + 1 if tok.eos_token_id in reply else len(reply))
-        spans.append((len(prompt), end))
-    return ids, spans
+        spans.append((len(prompt), len(prompt) + (reply.index(eot) + 1 if eot in reply else len(reply))))
+    return text, ids, spans
 
-# %% ../nbs/00_data.ipynb #02f81164
+# %% ../nbs/00_data.ipynb #f6b349df
 def encode_conversation(processor, conv:Conversation, images=None):
     "Model inputs and `labels` for `conv` (images loaded from its paths unless given as PIL `images`)."
     images = images if images is not None else [load_image(im, conv.source) for im in conv.images]
-    ids, spans = assistant_spans(processor, conv.messages)
-    text = processor.apply_chat_template(conv.messages, tokenize=False)
+    text, ids, spans = assistant_spans(processor, conv.messages)
     enc = processor(text=[text], images=images or None, return_tensors="pt")
     repeats = np.ones(len(ids), dtype=np.int64)  # each image pad becomes the image's merged-patch count
     if images:
@@ -332,14 +335,14 @@ def encode_conversation(processor, conv:Conversation, images=None):
     labels = torch.where(torch.from_numpy(np.repeat(trained, repeats)), input_ids, -100)
     return {k: v[0] if k in ("input_ids", "attention_mask", "mm_token_type_ids") else v for k, v in enc.items()} | {"labels": labels}
 
-# %% ../nbs/00_data.ipynb #de8f0ef5
+# %% ../nbs/00_data.ipynb #b99d3443
 class ConversationDataset(torch.utils.data.Dataset):
     "Encodes `Conversation`s for training with `processor`, loading their images on access."
     def __init__(self, convs, processor): self.convs, self.processor = convs, processor
     def __len__(self): return len(self.convs)
     def __getitem__(self, i): return encode_conversation(self.processor, self.convs[i])
 
-# %% ../nbs/00_data.ipynb #3ef8c4fe
+# %% ../nbs/00_data.ipynb #ba0d425f
 @dataclass
 class VLCollator:
     "Pads encoded samples into a batch (right padding, for training)."
@@ -354,7 +357,7 @@ class VLCollator:
             batch["image_grid_thw"] = torch.cat([s["image_grid_thw"] for s in with_images])
         return batch
 
-# %% ../nbs/00_data.ipynb #126edbbf
+# %% ../nbs/00_data.ipynb #521e15c7
 def _draw_shapes(rng, shape, colour, count, size=64):
     "An RGB image with `count` non-overlapping shapes, one per cell of a 2x2 grid."
     rgb = dict(red=(220, 30, 30), green=(30, 170, 60), blue=(40, 70, 220), yellow=(230, 200, 20))[colour]
@@ -368,7 +371,7 @@ def _draw_shapes(rng, shape, colour, count, size=64):
         else: draw.polygon([(x0 + s / 2, y0), (x0, y0 + s), (x0 + s, y0 + s)], fill=rgb)
     return im
 
-# %% ../nbs/00_data.ipynb #caa6501d
+# %% ../nbs/00_data.ipynb #403eb7e6
 def _shape_record(rng, i, image):
     "A seed-format record asking about the shapes drawn in `image`."
     shape, colour, count = image
@@ -380,7 +383,7 @@ def _shape_record(rng, i, image):
     if rng.random() < 0.3: rec["system"] = _SYSTEMS[zh]
     return rec
 
-# %% ../nbs/00_data.ipynb #8e47b89b
+# %% ../nbs/00_data.ipynb #3d9c6fb3
 def make_shapes_dataset(out_dir, # Folder to write `images/`, `train.jsonl` and `validation.jsonl` into
                         n_train=64, n_val=16, # Samples in each split (one image per sample)
                         seed=0 # Same seed, same bytes

@@ -6,7 +6,7 @@
 __all__ = ['TrainConfig', 'resolve_precision', 'training_arguments', 'plot_losses', 'TrainResult', 'train', 'preview_answers',
            'parse_args', 'main']
 
-# %% ../nbs/02_train.ipynb #2a5db16e
+# %% ../nbs/02_train.ipynb #af189e44
 import json, logging, sys, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -21,7 +21,7 @@ from .model import load_model, load_processor, add_lora, trainable_summary, mode
 # bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise for LoRA users
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-# %% ../nbs/02_train.ipynb #bd624631
+# %% ../nbs/02_train.ipynb #16d96637
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line."
@@ -52,7 +52,7 @@ class TrainConfig:
     dataloader_num_workers: int = 0
     resume_from_checkpoint: Optional[str] = field(default=None, metadata={"help": "a checkpoint folder to resume from"})
 
-# %% ../nbs/02_train.ipynb #f03681bf
+# %% ../nbs/02_train.ipynb #ef9270f0
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
@@ -60,7 +60,7 @@ def resolve_precision(bf16:bool):
     if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
     return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
 
-# %% ../nbs/02_train.ipynb #25d6a050
+# %% ../nbs/02_train.ipynb #5cf5057e
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -85,7 +85,7 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool):
         remove_unused_columns=False,  # the collator needs every field the dataset returns
         label_names=["labels"], ddp_find_unused_parameters=False)  # LoRA leaves the vision tower without gradients
 
-# %% ../nbs/02_train.ipynb #1ad58e34
+# %% ../nbs/02_train.ipynb #a31d210c
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -99,7 +99,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #7b611d72
+# %% ../nbs/02_train.ipynb #3e0d8304
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -109,7 +109,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #b6f5adb8
+# %% ../nbs/02_train.ipynb #6fdbb36a
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -117,17 +117,18 @@ def _versions():
 def _save_run(trainer, processor, cfg, precision, metrics):
     "Write the adapter, processor, run config, metrics and loss plot into the output folder."
     out = Path(cfg.output_dir)
-    trainer.model.save_pretrained(out, save_embedding_layers=False)  # we never resize the vocabulary; skips a hub lookup
-    processor.save_pretrained(out/"processor")
-    run = dict(config=asdict(cfg), precision=precision, family=model_family(trainer.model.config), versions=_versions())
-    (out/"run_config.json").write_text(json.dumps(run, indent=2))
+    trainer.save_model(out)  # every rank takes part (FSDP/ZeRO-3 gather the weights); the main process writes
     for split in ("train", "eval"):
         part = {k: v for k, v in metrics.items() if k.startswith("eval_") == (split == "eval")}
         if part: trainer.save_metrics(split, part)
     trainer.save_state()
+    if not trainer.is_world_process_zero(): return
+    processor.save_pretrained(out/"processor")
+    run = dict(config=asdict(cfg), precision=precision, family=model_family(trainer.model.config), versions=_versions())
+    (out/"run_config.json").write_text(json.dumps(run, indent=2))
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #13c13831
+# %% ../nbs/02_train.ipynb #b8174167
 def train(cfg:TrainConfig):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
     from transformers import Trainer
@@ -147,15 +148,15 @@ def train(cfg:TrainConfig):
                       eval_dataset=ConversationDataset(val_convs, processor) if val_convs else None,
                       data_collator=VLCollator(processor.tokenizer.pad_token_id))
     with warnings.catch_warnings():
-        if cfg.model_name in TINY_MODELS:  # peft looks the base model's name up on the hub at each checkpoint
+        if cfg.model_name in TINY_MODELS:  # peft looks the base model's name up on the hub at each save
             warnings.filterwarnings("ignore", message="Could not find a config file in tiny-")
         metrics = trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint).metrics
-    if val_convs: metrics |= trainer.evaluate()
-    _save_run(trainer, processor, cfg, precision, metrics)
+        if val_convs: metrics |= trainer.evaluate()
+        _save_run(trainer, processor, cfg, precision, metrics)
     print(f"qwenvl-train: adapter and processor in {out}/, loss plot {out/'loss.png'}, metrics {out/'all_results.json'}")
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #73ec4410
+# %% ../nbs/02_train.ipynb #36dc69b9
 def preview_answers(output_dir, # A training run's output folder
                     dataset_dir=".", file="validation.jsonl", # The samples to ask, as in `TrainConfig`
                     n:int=3, max_new_tokens:int=16):
@@ -171,7 +172,7 @@ def preview_answers(output_dir, # A training run's output folder
         print(f"{Path(c.source).name}  Q: {turns['user']!r}  reference: {turns['assistant']!r}  answer: {answer!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #ad790287
+# %% ../nbs/02_train.ipynb #93c0662d
 def parse_args(argv=None):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None)."
     from transformers import HfArgumentParser
@@ -186,5 +187,5 @@ def main(argv=None):
         print(f"qwenvl-train: error: {e}", file=sys.stderr)
         sys.exit(2)
 
-# %% ../nbs/02_train.ipynb #5e6e835b
+# %% ../nbs/02_train.ipynb #9718f9e2
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
