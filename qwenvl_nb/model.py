@@ -7,7 +7,7 @@ __all__ = ['FAMILIES', 'TINY_MODELS', 'LLM_PROJECTIONS', 'model_family', 'tiny_c
            'resolve_model', 'load_model', 'load_processor', 'lora_target_regex', 'add_lora', 'trainable_summary',
            'generate_answer', 'load_finetuned']
 
-# %% ../nbs/01_model.ipynb #e4c30d78
+# %% ../nbs/01_model.ipynb #81f1030f
 import json, os, re, shutil, tempfile
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from fastcore.meta import delegates
 
 from .data import build_tiny_processor, chat_messages, load_image
 
-# %% ../nbs/01_model.ipynb #cdc1fbeb
+# %% ../nbs/01_model.ipynb #d31f572a
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 def model_family(config):
@@ -27,7 +27,7 @@ def model_family(config):
         raise ValueError(f"unsupported model type {family!r}: qwenvl_nb supports {', '.join(FAMILIES)}")
     return family
 
-# %% ../nbs/01_model.ipynb #7ff97bcc
+# %% ../nbs/01_model.ipynb #c42497df
 def _tiny_vision(family):
     "Vision-tower settings of a tiny `family` model (real patch size and merge, depth 2, width 32)."
     if family == "qwen2_vl": return dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14)
@@ -47,7 +47,7 @@ def tiny_config(family, tokenizer):
                 bos_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     return AutoConfig.for_model(family, text_config=text, vision_config=_tiny_vision(family), tie_word_embeddings=True, **ids)
 
-# %% ../nbs/01_model.ipynb #45f9f060
+# %% ../nbs/01_model.ipynb #d9e71189
 def build_tiny(family, # "qwen2_vl", "qwen2_5_vl" or "qwen3_vl"
                seed=0 # Seed of the random weights: same seed, same model
               ):
@@ -60,7 +60,7 @@ def build_tiny(family, # "qwen2_vl", "qwen2_5_vl" or "qwen3_vl"
     model.generation_config.update(eos_token_id=processor.tokenizer.eos_token_id, pad_token_id=processor.tokenizer.pad_token_id)
     return model, processor
 
-# %% ../nbs/01_model.ipynb #9848ba9e
+# %% ../nbs/01_model.ipynb #ce29de9b
 TINY_MODELS = {"tiny-qwen2-vl": "qwen2_vl", "tiny-qwen2.5-vl": "qwen2_5_vl", "tiny-qwen3-vl": "qwen3_vl"}
 _TINY_VERSION = "v1"  # bump when the tiny builders change, so caches rebuild
 
@@ -85,7 +85,7 @@ def resolve_model(name:str # A hub id, a local folder, or one of `TINY_MODELS`
         except OSError: shutil.rmtree(tmp)  # another process got there first: same bytes
     return str(dest)
 
-# %% ../nbs/01_model.ipynb #ff4d0ac7
+# %% ../nbs/01_model.ipynb #3af5c770
 @delegates(AutoModelForImageTextToText.from_pretrained, but=["pretrained_model_name_or_path"])
 def load_model(name, **kwargs):
     "The Qwen-VL model `name` (hub id, folder or tiny name), family checked before the weights load."
@@ -100,7 +100,7 @@ def load_processor(name, **kwargs):
     "The processor of model `name` (hub id, folder or tiny name)."
     return AutoProcessor.from_pretrained(resolve_model(name), **kwargs)
 
-# %% ../nbs/01_model.ipynb #1cc2069d
+# %% ../nbs/01_model.ipynb #4b00229e
 LLM_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 def lora_target_regex(target_modules=None # Module names (a list, or comma-separated), a regex, or None for every LLM projection
@@ -113,7 +113,7 @@ def lora_target_regex(target_modules=None # Module names (a list, or comma-separ
         raise ValueError(f"target modules must be module names or one regex, got {target_modules!r}")
     return rf".*\.language_model\..*\.({'|'.join(map(re.escape, names))})"
 
-# %% ../nbs/01_model.ipynb #53c251b6
+# %% ../nbs/01_model.ipynb #a9249e62
 def add_lora(model, r=8, alpha=16, dropout=0.05, # LoRA rank, alpha and dropout
              target_modules=None # See `lora_target_regex`
             ):
@@ -126,7 +126,7 @@ def add_lora(model, r=8, alpha=16, dropout=0.05, # LoRA rank, alpha and dropout
         raise ValueError(f"no module of {type(model).__name__} matches target modules {target_modules!r} "
                          f"(regex {cfg.target_modules!r})") from None
 
-# %% ../nbs/01_model.ipynb #2a506101
+# %% ../nbs/01_model.ipynb #94893178
 def trainable_summary(model):
     "Trainable and total parameters of the vision tower, the language model and the rest."
     parts = {}
@@ -136,7 +136,7 @@ def trainable_summary(model):
         parts[part] = (tr + t.numel() * t.requires_grad, tot + t.numel())
     return {k: dict(trainable=tr, total=tot) for k, (tr, tot) in parts.items()}
 
-# %% ../nbs/01_model.ipynb #ee59f0ab
+# %% ../nbs/01_model.ipynb #e11f7eeb
 @torch.no_grad()
 def generate_answer(model, processor,
                     image=None, # A PIL image or a path; None for a text-only question
@@ -152,7 +152,7 @@ def generate_answer(model, processor,
     out = model.generate(**inputs, **kw)
     return processor.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
-# %% ../nbs/01_model.ipynb #48489563
+# %% ../nbs/01_model.ipynb #ac5feea4
 @delegates(load_model)
 def load_finetuned(output_dir, # A folder holding `adapter_config.json`, `adapter_model.safetensors` and `processor/`
                    **kwargs):
