@@ -10,7 +10,7 @@ DEMO_OUT ?= outputs/demo
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test install export readme clean
+.PHONY: demo test bench install export readme clean
 
 # Re-install when the project's dependencies change; the stamp records what was installed.
 $(VENV)/.installed: pyproject.toml Makefile
@@ -32,6 +32,9 @@ demo: install
 
 test: install
 	FLAGS="$(FLAGS)" $(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: install
+	$(BIN)/python bench/data_bench.py
 
 export: install
 	$(BIN)/nbdev-clean
