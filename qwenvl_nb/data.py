@@ -10,7 +10,7 @@ __all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN2_VL_CHAT_TEMPLATE', 'QWEN3_VL_CHAT_TEMPL
            'encode_conversation', 'fit_sample', 'ConversationDataset', 'VLCollator', 'padding_efficiency',
            'TokenBudgetBatchSampler', 'DataReport', 'check_data', 'make_shapes_dataset']
 
-# %% ../nbs/00_data.ipynb #7d34d485
+# %% ../nbs/00_data.ipynb #fd290d76
 import dataclasses, json, random, re, warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageOps
 from torch.nn.utils.rnn import pad_sequence
 from fastcore.basics import patch
 
-# %% ../nbs/00_data.ipynb #0da550ea
+# %% ../nbs/00_data.ipynb #ea07e23e
 class DataError(ValueError):
     "Bad training data; the message names the file, line and field."
 
@@ -29,7 +29,7 @@ def data_error(where, field=None, msg=""):
     "A `DataError` whose message reads `where: field: msg`."
     return DataError(f"{where}: {field + ': ' if field else ''}{msg}")
 
-# %% ../nbs/00_data.ipynb #34035959
+# %% ../nbs/00_data.ipynb #285d09f0
 def _no_duplicate_keys(pairs):
     keys = [k for k, _ in pairs]
     dup = next((k for k in keys if keys.count(k) > 1), None)
@@ -44,7 +44,7 @@ def _parse(text, where):
     if not isinstance(obj, (dict, list)): raise data_error(where, msg=f"expected a JSON object, got {type(obj).__name__}")
     return obj
 
-# %% ../nbs/00_data.ipynb #8fcd7256
+# %% ../nbs/00_data.ipynb #308bba5a
 def read_records(path):
     "Yield `(where, item)` for each record of a `.jsonl` or `.json` file; `item` is the object, or the `DataError` of a bad line."
     path = Path(path)
@@ -65,7 +65,7 @@ def read_records(path):
         except DataError as e: obj = e
         yield where, obj if not isinstance(obj, list) else data_error(where, msg="expected a JSON object, got list")
 
-# %% ../nbs/00_data.ipynb #368e3c5a
+# %% ../nbs/00_data.ipynb #5a90a972
 @dataclass
 class Conversation:
     "One training sample: chat `messages` (images as placeholders, in order), the `images`' paths, where it came from, its pixel budget."
@@ -74,7 +74,7 @@ class Conversation:
     source: str = ""
     image_kwargs: dict = field(default_factory=dict)  # a per-sample {"min_pixels", "max_pixels"} override
 
-# %% ../nbs/00_data.ipynb #b1690a4d
+# %% ../nbs/00_data.ipynb #6b4c5eec
 def chat_messages(question:str, # The user's text (may be empty)
                   answer:str|None=None, # The assistant's reply; None for a prompt awaiting one
                   system:str|None=None, # Optional system prompt
@@ -97,7 +97,7 @@ def _field(obj, name, where, types=str, required=False):
         raise data_error(where, name, f"expected {want}, got {type(v).__name__}")
     return v
 
-# %% ../nbs/00_data.ipynb #dee28bc8
+# %% ../nbs/00_data.ipynb #a5ce92fd
 def _image_kwargs(obj, where):
     "A record's own pixel budget, if it sets one."
     kw = {k: _field(obj, k, where, int) for k in ("min_pixels", "max_pixels")}
@@ -109,7 +109,7 @@ def _seed_conversation(obj, where, dataset_dir):
     images = [Path(dataset_dir)/image] if image else []  # an absolute `image` stays absolute
     return Conversation(chat_messages(question or "", answer, system, len(images)), images, where, _image_kwargs(obj, where))
 
-# %% ../nbs/00_data.ipynb #585ca660
+# %% ../nbs/00_data.ipynb #5bd116e0
 _ROLES = ("system", "user", "assistant")
 
 def _content_parts(content, where, dataset_dir, images):
@@ -126,7 +126,7 @@ def _content_parts(content, where, dataset_dir, images):
         else: raise data_error(w, "type", f"expected 'text' or 'image', got {kind!r}" if isinstance(p, dict) else "expected an object")
     return parts
 
-# %% ../nbs/00_data.ipynb #06f6887c
+# %% ../nbs/00_data.ipynb #67ca6110
 def _check_turns(msgs, where, field_name):
     "A conversation must end with an assistant reply, and a system prompt can only come first."
     roles = [m["role"] for m in msgs]
@@ -150,7 +150,7 @@ def _messages_conversation(obj, where, dataset_dir):
     _check_turns(msgs, where, "messages")
     return Conversation(msgs, images, where, _image_kwargs(obj, where))
 
-# %% ../nbs/00_data.ipynb #b5d9f198
+# %% ../nbs/00_data.ipynb #f4c39f73
 _SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 def _sharegpt_conversation(obj, where, dataset_dir):
@@ -173,14 +173,14 @@ def _sharegpt_conversation(obj, where, dataset_dir):
     _check_turns(msgs, where, "conversations")
     return Conversation(msgs, [Path(dataset_dir)/p for p in paths], where, _image_kwargs(obj, where))
 
-# %% ../nbs/00_data.ipynb #ded0e179
+# %% ../nbs/00_data.ipynb #020ce116
 def record_to_conversation(obj:dict, where:str, dataset_dir=".") -> Conversation:
     "Normalise one record of any supported format into a `Conversation` (a `DataError` names what is wrong)."
     if "messages" in obj: return _messages_conversation(obj, where, dataset_dir)
     if "conversations" in obj: return _sharegpt_conversation(obj, where, dataset_dir)
     return _seed_conversation(obj, where, dataset_dir)
 
-# %% ../nbs/00_data.ipynb #902faf83
+# %% ../nbs/00_data.ipynb #1629efa7
 def _check_image_files(conv):
     "A `DataError` for the first image of `conv` that is not a non-empty file, else None."
     for im in conv.images:
@@ -195,7 +195,7 @@ class DatasetRead:
     errors: list
     counts: dict
 
-# %% ../nbs/00_data.ipynb #536ff319
+# %% ../nbs/00_data.ipynb #54359839
 def read_dataset(files, # One data file or a list of them; relative paths are looked up in `dataset_dir`
                  dataset_dir=".", # Folder that relative file and image paths are relative to
                 ) -> DatasetRead:
@@ -221,7 +221,7 @@ def read_conversations(files, dataset_dir=".") -> list:
     if r.errors: raise r.errors[0]
     return r.conversations
 
-# %% ../nbs/00_data.ipynb #d9d94634
+# %% ../nbs/00_data.ipynb #f0b30519
 def _to_rgb(im):
     "`im` as 8-bit RGB: transparency onto white, 16-bit and float grayscale scaled."
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
@@ -254,7 +254,7 @@ def load_image(path, source="", max_pixels=None):
         raise DataError(f"{source or path}: image: cannot read {path}: {e}") from None
     return _to_rgb(im)
 
-# %% ../nbs/00_data.ipynb #b19cbbf2
+# %% ../nbs/00_data.ipynb #ab218a59
 def image_size(path, source=""):
     "`(width, height)` of the image at `path` as displayed (EXIF rotation applied), from its header only."
     try:
@@ -265,7 +265,7 @@ def image_size(path, source=""):
     if w == 0 or h == 0: raise DataError(f"{source or path}: image: zero-size image {path}")
     return (h, w) if rotated else (w, h)
 
-# %% ../nbs/00_data.ipynb #db8f2ce1
+# %% ../nbs/00_data.ipynb #11ae5762
 QWEN_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                        "<|image_pad|>", "<|video_pad|>"]
 
@@ -278,7 +278,7 @@ You are a helpful assistant.<|im_end|>
 {% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant
 {% endif %}"""
 
-# %% ../nbs/00_data.ipynb #bfd2be2b
+# %% ../nbs/00_data.ipynb #24b22c61
 # Qwen3-VL-Instruct's template (all sizes).
 QWEN3_VL_CHAT_TEMPLATE = """{%- if tools %}
     {{- '<|im_start|>system\\n' }}
@@ -402,7 +402,7 @@ QWEN3_VL_CHAT_TEMPLATE = """{%- if tools %}
 {%- endif %}
 """
 
-# %% ../nbs/00_data.ipynb #1c8f73f5
+# %% ../nbs/00_data.ipynb #2e58b9d2
 _COLOURS = dict(red="红色", green="绿色", blue="蓝色", yellow="黄色")
 _SHAPES = dict(circle="圆形", square="正方形", triangle="三角形")
 _COUNTS = {1: "一个", 2: "两个", 3: "三个"}
@@ -417,7 +417,7 @@ def _tiny_corpus():
              "Describe the picture. 描述画面。", "Hello world! The quick brown fox jumps over the lazy dog."]
     return (lines + [" ".join(words)]) * 20
 
-# %% ../nbs/00_data.ipynb #2b4b8d77
+# %% ../nbs/00_data.ipynb #e680a335
 def train_tiny_tokenizer(vocab_size=500 # Size of the learned byte-level BPE vocabulary, before the special tokens
                         ):
     "A Qwen2 byte-level BPE tokenizer trained in-process, with the Qwen special tokens appended in Qwen's order."
@@ -430,20 +430,21 @@ def train_tiny_tokenizer(vocab_size=500 # Size of the learned byte-level BPE voc
     tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
     return tok
 
-# %% ../nbs/00_data.ipynb #4e47f4c6
+# %% ../nbs/00_data.ipynb #6c537d3e
 def _family_processor_parts(family):
     "Processor class, video processor class, image processor kwargs and chat template of `family`."
     from transformers import (Qwen2VLProcessor, Qwen2_5_VLProcessor, Qwen3VLProcessor,
                               Qwen2VLVideoProcessor, Qwen3VLVideoProcessor)
     q2 = dict(patch_size=14, min_pixels=56 * 56, max_pixels=128 * 128)
     q3 = dict(patch_size=16, min_pixels=64 * 64, max_pixels=128 * 128, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    qwen3 = (Qwen3VLProcessor, Qwen3VLVideoProcessor, q3, QWEN3_VL_CHAT_TEMPLATE)  # Qwen3-VL-MoE and Qwen3.5 share it
     parts = {"qwen2_vl": (Qwen2VLProcessor, Qwen2VLVideoProcessor, q2, QWEN2_VL_CHAT_TEMPLATE),
              "qwen2_5_vl": (Qwen2_5_VLProcessor, Qwen2VLVideoProcessor, q2, QWEN2_VL_CHAT_TEMPLATE),
-             "qwen3_vl": (Qwen3VLProcessor, Qwen3VLVideoProcessor, q3, QWEN3_VL_CHAT_TEMPLATE)}
+             "qwen3_vl": qwen3, "qwen3_vl_moe": qwen3, "qwen3_5": qwen3, "qwen3_5_moe": qwen3}
     if family not in parts: raise ValueError(f"unknown family {family!r}; tiny processors exist for: {', '.join(parts)}")
     return parts[family]
 
-def build_tiny_processor(family # "qwen2_vl", "qwen2_5_vl" or "qwen3_vl"
+def build_tiny_processor(family # A Qwen-VL family (`model_type`): "qwen2_vl", "qwen2_5_vl", "qwen3_vl", ...
                         ):
     "A tiny offline processor for `family`: trained tokenizer, published chat template, the family's real image/video processors."
     from transformers import Qwen2VLImageProcessor
@@ -452,7 +453,7 @@ def build_tiny_processor(family # "qwen2_vl", "qwen2_5_vl" or "qwen3_vl"
     return proc_cls(image_processor=Qwen2VLImageProcessor(temporal_patch_size=2, merge_size=2, **img_kw),
                     tokenizer=train_tiny_tokenizer(), video_processor=video_cls(**video_kw), chat_template=template)
 
-# %% ../nbs/00_data.ipynb #045bdbe8
+# %% ../nbs/00_data.ipynb #7eab5c24
 def token_pixels(processor):
     "Pixels covered by one image token: (patch size × merge size)²."
     ip = processor.image_processor
@@ -476,7 +477,7 @@ def image_tokens(processor, size, image_kwargs=None):
     ip, (w, h) = processor.image_processor, size
     return ip.get_number_of_image_patches(h, w, image_kwargs or {}) // ip.merge_size ** 2
 
-# %% ../nbs/00_data.ipynb #d4032ff5
+# %% ../nbs/00_data.ipynb #532a509b
 def _ids(tok, text): return tok(text, add_special_tokens=False)["input_ids"]
 
 def _end_of_turn_id(tok):
@@ -498,7 +499,7 @@ def assistant_spans(processor, messages, last_turn_only=False):
         spans.append((len(prompt), len(prompt) + (reply.index(eot) + 1 if eot in reply else len(reply))))
     return text, ids, spans
 
-# %% ../nbs/00_data.ipynb #290bf6d4
+# %% ../nbs/00_data.ipynb #47416efd
 @dataclass
 class SamplePlan:
     "The text side of a sample, computed once: token ids (one pad per image), trained spans, tokens per image, total length."
@@ -516,7 +517,7 @@ def plan_sample(processor, conv:Conversation, last_turn_only=False, sizes=None):
     n_img = [image_tokens(processor, s, conv.image_kwargs) for s in sizes]
     return SamplePlan(ids, spans, n_img, len(ids) + sum(n_img) - len(n_img))
 
-# %% ../nbs/00_data.ipynb #a8792693
+# %% ../nbs/00_data.ipynb #00851b9f
 def _image_inputs(processor, images, image_kwargs):
     "`pixel_values` and `image_grid_thw` of `images` from the family's image processor (the record's budget, if any, wins)."
     ip = processor.image_processor
@@ -548,7 +549,7 @@ def encode_conversation(processor, conv:Conversation,
     return out | dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels,
                       mm_token_type_ids=(input_ids == processor.image_token_id).long())
 
-# %% ../nbs/00_data.ipynb #d22b7f1f
+# %% ../nbs/00_data.ipynb #d83fddfd
 def fit_sample(plan:SamplePlan, max_length:int|None, policy:str="drop", image_token_id:int|None=None):
     "`'keep'`, `'truncate'` or why the sample is dropped, for `plan` under `max_length` and `policy` (`drop` or `truncate`)."
     if max_length is None or plan.length <= max_length: return "keep"
@@ -561,7 +562,7 @@ def fit_sample(plan:SamplePlan, max_length:int|None, policy:str="drop", image_to
     if expanded(plan.spans[0][0]) >= max_length: return f"no trained token within max_length ({max_length} tokens)"
     return "truncate"
 
-# %% ../nbs/00_data.ipynb #9147db6c
+# %% ../nbs/00_data.ipynb #fed35311
 class ConversationDataset(torch.utils.data.Dataset):
     "Encodes `Conversation`s for training with `processor`; images are loaded on access, the text side is planned once."
     def __init__(self, convs, processor, plans=None, max_length=None, last_turn_only=False):
@@ -572,7 +573,7 @@ class ConversationDataset(torch.utils.data.Dataset):
     def lengths(self): return [min(p.length, self.max_length or p.length) for p in self.plans]
     def __getitem__(self, i): return encode_conversation(self.processor, self.convs[i], plan=self.plans[i], max_length=self.max_length)
 
-# %% ../nbs/00_data.ipynb #cbad88c1
+# %% ../nbs/00_data.ipynb #5829b1c1
 @dataclass
 class VLCollator:
     "Pads encoded samples into a batch (right padding, for training)."
@@ -587,7 +588,7 @@ class VLCollator:
             batch["image_grid_thw"] = torch.cat([s["image_grid_thw"] for s in with_images])
         return batch
 
-# %% ../nbs/00_data.ipynb #4f8b96ba
+# %% ../nbs/00_data.ipynb #64eb98d8
 def padding_efficiency(batches, lengths):
     "Real tokens / padded batch tokens over `batches` (lists of indices into `lengths`)."
     real = sum(lengths[i] for b in batches for i in b)
@@ -612,7 +613,7 @@ class TokenBudgetBatchSampler(torch.utils.data.Sampler):
     def __iter__(self): return iter(self._batches())
     def __len__(self): return len(self._batches())
 
-# %% ../nbs/00_data.ipynb #5e850c64
+# %% ../nbs/00_data.ipynb #1404e54e
 def _stats(xs):
     "min, median, p90, p99, max and mean of `xs` (zeros when empty)."
     if not xs: return dict(min=0, p50=0, p90=0, p99=0, max=0, mean=0.0)
@@ -626,7 +627,7 @@ def _duplicates(convs):
     for c in convs: groups.setdefault(json.dumps([c.messages, [str(p) for p in c.images]], sort_keys=True), []).append(c.source)
     return [g for g in groups.values() if len(g) > 1]
 
-# %% ../nbs/00_data.ipynb #d4db9605
+# %% ../nbs/00_data.ipynb #09b9888f
 @dataclass
 class DataReport:
     "What `check_data` found: per-file counts, bad records, the good samples with their plans and length decisions."
@@ -649,7 +650,7 @@ class DataReport:
         "Would training on this data start: no bad record (unless skipped) and at least one sample left?"
         return (skip_bad or not self.errors) and bool(self.kept()[0])
 
-# %% ../nbs/00_data.ipynb #d4342861
+# %% ../nbs/00_data.ipynb #281f222c
 def check_data(files, dataset_dir, processor,
                max_length:int|None=None, truncation:str="drop", # The length policy training will apply
                last_turn_only:bool=False,
@@ -671,7 +672,7 @@ def check_data(files, dataset_dir, processor,
     return DataReport(read.counts, errors, convs, plans, decisions, _duplicates(convs), max_length, truncation,
                       (size["shortest_edge"], size["longest_edge"]))
 
-# %% ../nbs/00_data.ipynb #dad6e840
+# %% ../nbs/00_data.ipynb #3e05623b
 @patch
 def summary(self:DataReport):
     "The report as a JSON-ready dict."
@@ -686,7 +687,7 @@ def summary(self:DataReport):
                 dropped=[dict(source=s, reason=r) for s, r in self.dropped], duplicates=self.duplicates,
                 kept=len(self.kept()[0]), ok=self.ok(), ok_with_skip_bad_samples=self.ok(skip_bad=True))
 
-# %% ../nbs/00_data.ipynb #198e00f0
+# %% ../nbs/00_data.ipynb #66518ddc
 @patch
 def __str__(self:DataReport):
     s = self.summary()
@@ -707,7 +708,7 @@ def __str__(self:DataReport):
 @patch
 def _repr_markdown_(self:DataReport): return f"```\n{self}\n```"
 
-# %% ../nbs/00_data.ipynb #10298f88
+# %% ../nbs/00_data.ipynb #0a588126
 @patch
 def plot(self:DataReport, path=None):
     "Histograms of text and image tokens per sample (and `max_length`); saved as PNG when `path` is given."
@@ -728,7 +729,7 @@ def save(self:DataReport, out_dir, name="data_check"):
     self.plot(out/f"{name}.png")
     return out/f"{name}.json", out/f"{name}.png"
 
-# %% ../nbs/00_data.ipynb #e319aea4
+# %% ../nbs/00_data.ipynb #0c4c725e
 def _draw_shapes(rng, shape, colour, count, size=64):
     "An RGB image with `count` non-overlapping shapes, one per cell of a 2x2 grid."
     rgb = dict(red=(220, 30, 30), green=(30, 170, 60), blue=(40, 70, 220), yellow=(230, 200, 20))[colour]
@@ -742,7 +743,7 @@ def _draw_shapes(rng, shape, colour, count, size=64):
         else: draw.polygon([(x0 + s / 2, y0), (x0, y0 + s), (x0 + s, y0 + s)], fill=rgb)
     return im
 
-# %% ../nbs/00_data.ipynb #17b8a52c
+# %% ../nbs/00_data.ipynb #c10d4b62
 def _shape_record(rng, i, image):
     "A seed-format record asking about the shapes drawn in `image`."
     shape, colour, count = image
@@ -754,7 +755,7 @@ def _shape_record(rng, i, image):
     if rng.random() < 0.3: rec["system"] = _SYSTEMS[zh]
     return rec
 
-# %% ../nbs/00_data.ipynb #e4d103dd
+# %% ../nbs/00_data.ipynb #7cbf7cb0
 def make_shapes_dataset(out_dir, # Folder to write `images/`, `train.jsonl` and `validation.jsonl` into
                         n_train=64, n_val=16, # Samples in each split (one image per sample)
                         seed=0 # Same seed, same bytes

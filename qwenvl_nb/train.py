@@ -6,7 +6,7 @@
 __all__ = ['TrainConfig', 'resolve_precision', 'checked_data', 'training_arguments', 'VLTrainer', 'plot_losses', 'TrainResult',
            'train', 'preview_answers', 'parse_args', 'main', 'check_main']
 
-# %% ../nbs/02_train.ipynb #4d13f567
+# %% ../nbs/02_train.ipynb #985d6b3c
 import json, logging, sys, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -20,10 +20,7 @@ from .data import (read_conversations, check_data, set_pixel_budget, Conversatio
                             TokenBudgetBatchSampler, padding_efficiency)
 from .model import load_model, load_processor, add_lora, trainable_summary, model_family, TINY_MODELS
 
-# bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise for LoRA users
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-
-# %% ../nbs/02_train.ipynb #df7ca16a
+# %% ../nbs/02_train.ipynb #4b7fe9d8
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line."
@@ -68,7 +65,7 @@ class TrainConfig:
     max_tokens_per_batch: Optional[int] = field(default=None, metadata={
         "help": "batches of similar length whose padded size stays under this many tokens (replaces --per-device-train-batch-size)"})
 
-# %% ../nbs/02_train.ipynb #d385b80e
+# %% ../nbs/02_train.ipynb #5a9c4501
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
@@ -76,7 +73,7 @@ def resolve_precision(bf16:bool):
     if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
     return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
 
-# %% ../nbs/02_train.ipynb #d9c2a79a
+# %% ../nbs/02_train.ipynb #505deb36
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -97,7 +94,7 @@ def _run_processor(cfg):
     "The model's processor with the run's pixel budget."
     return set_pixel_budget(load_processor(cfg.model_name), cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
 
-# %% ../nbs/02_train.ipynb #86463867
+# %% ../nbs/02_train.ipynb #d09ac11e
 def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     "The data doctor's `DataReport` of `files`; raises the first bad record unless `cfg.skip_bad_samples`."
     rep = check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only,
@@ -127,7 +124,7 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool):
         remove_unused_columns=False,  # the collator needs every field the dataset returns
         label_names=["labels"], ddp_find_unused_parameters=False)  # LoRA leaves the vision tower without gradients
 
-# %% ../nbs/02_train.ipynb #54cfd702
+# %% ../nbs/02_train.ipynb #e4391ba0
 from transformers import Trainer
 
 class VLTrainer(Trainer):
@@ -147,7 +144,7 @@ class VLTrainer(Trainer):
                                          num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory)
         return self.accelerator.prepare(dl)
 
-# %% ../nbs/02_train.ipynb #98a2e339
+# %% ../nbs/02_train.ipynb #8f6e85cb
 @patch
 def planned_padding_efficiency(self:VLTrainer):
     "Real tokens / padded batch tokens of one epoch of this trainer's training batches (before any are built)."
@@ -156,7 +153,7 @@ def planned_padding_efficiency(self:VLTrainer):
     order = list(self._get_train_sampler())
     return padding_efficiency([order[i:i + bs] for i in range(0, len(order), bs)], lengths)
 
-# %% ../nbs/02_train.ipynb #c0dcc22c
+# %% ../nbs/02_train.ipynb #a6b08c32
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -170,7 +167,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #6293fe71
+# %% ../nbs/02_train.ipynb #667d7149
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -180,7 +177,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #50750841
+# %% ../nbs/02_train.ipynb #f47e26b0
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -199,7 +196,7 @@ def _save_run(trainer, processor, cfg, precision, metrics):
     (out/"run_config.json").write_text(json.dumps(run, indent=2))
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #472b0e75
+# %% ../nbs/02_train.ipynb #2d206c65
 def _dataset(rep, processor, cfg):
     "The training dataset of the samples a `DataReport` kept, with their planned text side."
     convs, plans = rep.kept()
@@ -232,7 +229,7 @@ def train(cfg:TrainConfig):
     print(f"qwenvl-train: adapter and processor in {out}/, loss plot {out/'loss.png'}, metrics {out/'all_results.json'}")
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #49028820
+# %% ../nbs/02_train.ipynb #59a868a1
 def preview_answers(output_dir, # A training run's output folder
                     dataset_dir=".", file="validation.jsonl", # The samples to ask, as in `TrainConfig`
                     n:int=3, max_new_tokens:int=16):
@@ -248,7 +245,7 @@ def preview_answers(output_dir, # A training run's output folder
         print(f"{Path(c.source).name}  Q: {turns['user']!r}  reference: {turns['assistant']!r}  answer: {answer!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #13959e27
+# %% ../nbs/02_train.ipynb #bcc41e58
 def parse_args(argv=None, prog="qwenvl-train"):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None)."
     from transformers import HfArgumentParser
@@ -265,7 +262,7 @@ def main(argv=None):
     try: train(cfg)
     except (DataError, FileNotFoundError) as e: _fail("qwenvl-train", e)
 
-# %% ../nbs/02_train.ipynb #8b53ef06
+# %% ../nbs/02_train.ipynb #ffda52cb
 def check_main(argv=None):
     "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags."
     cfg = parse_args(argv, prog="qwenvl-check")
@@ -278,5 +275,5 @@ def check_main(argv=None):
     print(f"qwenvl-check: report {json_path}, histogram {png_path}")
     sys.exit(0 if rep.ok(cfg.skip_bad_samples) else 1)
 
-# %% ../nbs/02_train.ipynb #b8239bb7
+# %% ../nbs/02_train.ipynb #d7a74a0a
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
