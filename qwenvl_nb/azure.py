@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['train_command']
 
-# %% ../nbs/03_azure.ipynb #e583d7c4
+# %% ../nbs/03_azure.ipynb #794dd65b
 import dataclasses, shlex
 from .train import TrainConfig, parse_args
 
-# %% ../nbs/03_azure.ipynb #64c52f1a
+# %% ../nbs/03_azure.ipynb #e14601c7
 def _default(f):
     "The default value of dataclass field `f` (`dataclasses.MISSING` when it has none)."
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -21,7 +21,8 @@ def train_command(cfg:TrainConfig, program:str="qwenvl-train"):
         v, flag = getattr(cfg, f.name), "--" + f.name.replace("_", "-")
         if v == _default(f): continue
         if v is None: raise ValueError(f"{f.name}: None cannot be given on the command line (its default is {_default(f)!r})")
-        if isinstance(v, bool): args.append(flag if v else f"--no-{f.name.replace('_', '-')}")
+        if isinstance(v, bool) and isinstance(_default(f), bool): args.append(flag if v else f"--no-{f.name.replace('_', '-')}")
+        elif isinstance(v, bool): args += [flag, str(v).lower()]  # an Optional[bool] ("auto" when None) takes a value
         elif isinstance(v, list): args += [flag, *map(str, v)]
         else: args += [flag, str(v)]
     return args

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['TrainConfig', 'resolve_precision', 'checked_data', 'training_arguments', 'VLTrainer', 'plot_losses', 'TrainResult',
-           'train', 'preview_answers', 'parse_args', 'main', 'check_main']
+           'train', 'predict', 'preview_answers', 'predict_cli', 'predict_main', 'parse_args', 'main', 'check_main']
 
-# %% ../nbs/02_train.ipynb #985d6b3c
+# %% ../nbs/02_train.ipynb #008b00e0
 import json, logging, sys, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -18,9 +18,10 @@ from fastcore.basics import patch
 
 from .data import (read_conversations, check_data, set_pixel_budget, ConversationDataset, VLCollator, DataError,
                             TokenBudgetBatchSampler, padding_efficiency)
-from .model import load_model, load_processor, add_lora, trainable_summary, model_family, TINY_MODELS
+from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
+                             load_finetuned, generate_replies, run_cli, TINY_MODELS)
 
-# %% ../nbs/02_train.ipynb #4b7fe9d8
+# %% ../nbs/02_train.ipynb #4d4b79bf
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line."
@@ -47,7 +48,8 @@ class TrainConfig:
     eval_strategy: Literal["no", "steps", "epoch"] = field(default="epoch", metadata={"help": "no when there is no validation file"})
     logging_steps: int = 1
     seed: int = 42
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: Optional[bool] = field(default=None, metadata={
+        "help": "recompute activations in the backward pass (less memory); default: on for real models, off for tiny ones"})
     dataloader_num_workers: int = 0
     resume_from_checkpoint: Optional[str] = field(default=None, metadata={"help": "a checkpoint folder to resume from"})
     # data: lengths, pixel budget, bad records, batching
@@ -62,10 +64,22 @@ class TrainConfig:
     skip_bad_samples: bool = field(default=False, metadata={"help": "skip (and report) bad records instead of refusing to start"})
     decode_images: bool = field(default=False, metadata={"help": "decode every image before training (finds truncated files; qwenvl-check always does)"})
     group_by_length: bool = field(default=False, metadata={"help": "batch samples of similar length together (less padding)"})
+    # model: loading and which parts train
+    quantization: Literal["auto", "4bit", "8bit", "none"] = field(default="none", metadata={
+        "help": "auto: 4-bit NF4 (QLoRA) where a CUDA GPU and bitsandbytes are present, else none"})
+    attn_implementation: str = field(default="auto", metadata={"help": "auto (flash_attention_2 where installed, else sdpa), sdpa, eager"})
+    lora_vision: bool = field(default=False, metadata={"help": "also put LoRA on the vision blocks"})
+    train_merger: bool = field(default=False, metadata={"help": "train the vision-language merger in full"})
+    freeze_vision: bool = field(default=True, metadata={"help": "--no-freeze-vision trains the whole vision tower in full"})
+    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "more modules to train in full (peft modules_to_save)"})
+    use_rslora: bool = False
+    use_dora: bool = False
+    vision_lr: Optional[float] = field(default=None, metadata={"help": "learning rate of the vision tower's trainable weights (default: --learning-rate)"})
+    merger_lr: Optional[float] = field(default=None, metadata={"help": "learning rate of the merger's trainable weights (default: --learning-rate)"})
     max_tokens_per_batch: Optional[int] = field(default=None, metadata={
         "help": "batches of similar length whose padded size stays under this many tokens (replaces --per-device-train-batch-size)"})
 
-# %% ../nbs/02_train.ipynb #5a9c4501
+# %% ../nbs/02_train.ipynb #6fe7ab1e
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
@@ -73,7 +87,7 @@ def resolve_precision(bf16:bool):
     if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
     return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
 
-# %% ../nbs/02_train.ipynb #505deb36
+# %% ../nbs/02_train.ipynb #a337e6b5
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -94,7 +108,7 @@ def _run_processor(cfg):
     "The model's processor with the run's pixel budget."
     return set_pixel_budget(load_processor(cfg.model_name), cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
 
-# %% ../nbs/02_train.ipynb #d09ac11e
+# %% ../nbs/02_train.ipynb #3fd48fe9
 def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     "The data doctor's `DataReport` of `files`; raises the first bad record unless `cfg.skip_bad_samples`."
     rep = check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only,
@@ -118,19 +132,19 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool):
         report_to=cfg.report_to.split(",") if cfg.report_to not in ("none", "all") else cfg.report_to,
         bf16=precision == "bf16", fp16=precision == "fp16", save_strategy=cfg.save_strategy,
         eval_strategy=cfg.eval_strategy if has_eval else "no", logging_steps=cfg.logging_steps, seed=cfg.seed,
-        activation_checkpointing=cfg.gradient_checkpointing, activation_checkpointing_kwargs={"use_reentrant": False},
         dataloader_num_workers=cfg.dataloader_num_workers, dataloader_pin_memory=torch.cuda.is_available(),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         remove_unused_columns=False,  # the collator needs every field the dataset returns
         label_names=["labels"], ddp_find_unused_parameters=False)  # LoRA leaves the vision tower without gradients
 
-# %% ../nbs/02_train.ipynb #e4391ba0
+# %% ../nbs/02_train.ipynb #9a11c338
 from transformers import Trainer
 
 class VLTrainer(Trainer):
     "`Trainer` with length-grouped batches from planned lengths and an optional token budget per batch."
-    def __init__(self, *args, max_tokens_per_batch=None, **kwargs):
-        super().__init__(*args, **kwargs); self.max_tokens_per_batch = max_tokens_per_batch
+    def __init__(self, *args, max_tokens_per_batch=None, part_lrs=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_tokens_per_batch, self.part_lrs = max_tokens_per_batch, {k: v for k, v in (part_lrs or {}).items() if v}
     def _get_train_sampler(self, train_dataset=None):
         from transformers.trainer_pt_utils import LengthGroupedSampler
         ds = train_dataset if train_dataset is not None else self.train_dataset
@@ -143,8 +157,18 @@ class VLTrainer(Trainer):
         dl = torch.utils.data.DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
                                          num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory)
         return self.accelerator.prepare(dl)
+    def create_optimizer(self, model=None):
+        "transformers' optimizer, its groups split by model part where a part has its own learning rate."
+        opt = super().create_optimizer(model)
+        if not self.part_lrs: return opt
+        part = {id(p): param_part(n) for n, p in (model or self.model).named_parameters()}
+        groups = [g | {"params": ps, "lr": self.part_lrs.get(k, g["lr"])} for g in opt.param_groups
+                  for k in {part[id(p)] for p in g["params"]} for ps in [[p for p in g["params"] if part[id(p)] == k]]]
+        opt.param_groups.clear()
+        for g in groups: opt.add_param_group(g)
+        return opt
 
-# %% ../nbs/02_train.ipynb #8f6e85cb
+# %% ../nbs/02_train.ipynb #96230fee
 @patch
 def planned_padding_efficiency(self:VLTrainer):
     "Real tokens / padded batch tokens of one epoch of this trainer's training batches (before any are built)."
@@ -153,7 +177,7 @@ def planned_padding_efficiency(self:VLTrainer):
     order = list(self._get_train_sampler())
     return padding_efficiency([order[i:i + bs] for i in range(0, len(order), bs)], lengths)
 
-# %% ../nbs/02_train.ipynb #a6b08c32
+# %% ../nbs/02_train.ipynb #36156252
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -167,7 +191,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #667d7149
+# %% ../nbs/02_train.ipynb #5a97a640
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -177,7 +201,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #f47e26b0
+# %% ../nbs/02_train.ipynb #6d81a292
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -191,12 +215,17 @@ def _save_run(trainer, processor, cfg, precision, metrics):
         if part: trainer.save_metrics(split, part)
     trainer.save_state()
     if not trainer.is_world_process_zero(): return
+    save_stamp(trainer.model, out)
     processor.save_pretrained(out/"processor")
     run = dict(config=asdict(cfg), precision=precision, family=model_family(trainer.model.config), versions=_versions())
     (out/"run_config.json").write_text(json.dumps(run, indent=2))
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #2d206c65
+# %% ../nbs/02_train.ipynb #f47aa964
+def _gradient_checkpointing(cfg):
+    "On for real models unless turned off; off for tiny ones unless turned on."
+    return cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else cfg.model_name not in TINY_MODELS
+
 def _dataset(rep, processor, cfg):
     "The training dataset of the samples a `DataReport` kept, with their planned text side."
     convs, plans = rep.kept()
@@ -211,11 +240,14 @@ def train(cfg:TrainConfig):
     train_rep.save(out)
     precision, note = resolve_precision(cfg.bf16)
     if note: print(f"qwenvl-train: {note}", file=sys.stderr)
-    model = load_model(cfg.model_name, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
-    model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules)
+    model = load_model(cfg.model_name, dtype=torch.bfloat16 if precision == "bf16" else torch.float32,
+                       quantization=cfg.quantization, attn_implementation=cfg.attn_implementation)
+    model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules, cfg.lora_vision, cfg.train_merger,
+                     cfg.freeze_vision, cfg.modules_to_save, cfg.use_rslora, cfg.use_dora, _gradient_checkpointing(cfg))
     trainer = VLTrainer(model=model, args=training_arguments(cfg, precision, val_rep is not None),
                         train_dataset=_dataset(train_rep, processor, cfg), eval_dataset=_dataset(val_rep, processor, cfg) if val_rep else None,
-                        data_collator=VLCollator(processor.tokenizer.pad_token_id), max_tokens_per_batch=cfg.max_tokens_per_batch)
+                        data_collator=VLCollator(processor.tokenizer.pad_token_id), max_tokens_per_batch=cfg.max_tokens_per_batch,
+                        part_lrs=dict(vision=cfg.vision_lr, merger=cfg.merger_lr))
     parts = trainable_summary(model)
     print(f"qwenvl-train: {len(trainer.train_dataset)} train / {len(trainer.eval_dataset or [])} validation samples; "
           f"padding efficiency {trainer.planned_padding_efficiency():.2f}; trainable parameters: "
@@ -229,32 +261,61 @@ def train(cfg:TrainConfig):
     print(f"qwenvl-train: adapter and processor in {out}/, loss plot {out/'loss.png'}, metrics {out/'all_results.json'}")
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #59a868a1
-def preview_answers(output_dir, # A training run's output folder
-                    dataset_dir=".", file="validation.jsonl", # The samples to ask, as in `TrainConfig`
-                    n:int=3, max_new_tokens:int=16):
-    "Print, and return, the fine-tuned model's answers to the first `n` samples of `file`, with the references."
-    from qwenvl_nb.model import load_finetuned, generate_answer
+# %% ../nbs/02_train.ipynb #3501d310
+def _text(message): return "".join(p.get("text", "") for p in message["content"])
+
+def _fail(prog, e):
+    print(f"{prog}: error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+def predict(output_dir, # A training run's output folder
+            files, dataset_dir=".", # The samples, as in `TrainConfig`
+            n:int|None=None, batch_size:int=8, max_new_tokens:int=64,
+            stream:bool=False, # Print tokens as they are generated (one sample at a time)
+            **generate_kwargs):
+    "Rows `{source, question, reference, prediction}`: the fine-tuned model's reply to each sample's last turn."
     model, processor = load_finetuned(output_dir)
-    rows = []
-    for c in read_conversations(file, dataset_dir)[:n]:
-        turns = {m["role"]: "".join(p.get("text", "") for p in m["content"]) for m in c.messages}
-        answer = generate_answer(model, processor, c.images[0] if c.images else None, turns["user"],
-                                 turns.get("system"), max_new_tokens=max_new_tokens)
-        rows.append(dict(source=c.source, question=turns["user"], reference=turns["assistant"], answer=answer))
-        print(f"{Path(c.source).name}  Q: {turns['user']!r}  reference: {turns['assistant']!r}  answer: {answer!r}")
+    convs = read_conversations(files, dataset_dir)[:n]
+    if stream:
+        from transformers import TextStreamer
+        batch_size, generate_kwargs["streamer"] = 1, TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    preds = generate_replies(model, processor, [(c.messages[:-1], c.images) for c in convs], batch_size, max_new_tokens, **generate_kwargs)
+    return [dict(source=c.source, question=_text(c.messages[-2]), reference=_text(c.messages[-1]), prediction=p) for c, p in zip(convs, preds)]
+
+def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=3, max_new_tokens:int=16):
+    "Print, and return, the fine-tuned model's answers to the first `n` samples of `file`, with the references."
+    rows = predict(output_dir, file, dataset_dir, n=n, max_new_tokens=max_new_tokens)
+    for r in rows: print(f"{Path(r['source']).name}  Q: {r['question']!r}  reference: {r['reference']!r}  answer: {r['prediction']!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #bcc41e58
+# %% ../nbs/02_train.ipynb #cecd0e07
+def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/)
+                 data_file:str, # A data file (.jsonl or .json) in any supported format
+                 dataset_dir:str=".", # Folder that the data file and relative image paths are relative to
+                 predictions:str=None, # Where to write the predictions JSONL (default: OUTPUT_DIR/predictions.jsonl)
+                 batch_size:int=8, max_new_tokens:int=64,
+                 do_sample:bool=False, temperature:float=1.0, # Greedy unless --do-sample
+                 stream:bool=False # Print tokens as they are generated
+                ):
+    "qwenvl-predict: generate the last reply of every sample in DATA_FILE with a fine-tuned adapter; writes JSONL."
+    kw = dict(do_sample=True, temperature=temperature) if do_sample else {}
+    try: rows = predict(output_dir, data_file, dataset_dir, batch_size=batch_size, max_new_tokens=max_new_tokens, stream=stream, **kw)
+    except (DataError, FileNotFoundError, ValueError) as e: _fail("qwenvl-predict", e)
+    path = Path(predictions or Path(output_dir)/"predictions.jsonl")
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    em = sum(r["prediction"].strip() == r["reference"].strip() for r in rows) / max(1, len(rows))
+    print(f"qwenvl-predict: {len(rows)} predictions in {path}; exact match {em:.3f}")
+
+def predict_main(argv=None):
+    "The `qwenvl-predict` command (its flags are `predict_cli`'s parameters)."
+    run_cli(predict_cli, "qwenvl-predict", argv)
+
+# %% ../nbs/02_train.ipynb #387e74de
 def parse_args(argv=None, prog="qwenvl-train"):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None)."
     from transformers import HfArgumentParser
     parser = HfArgumentParser(TrainConfig, prog=prog, description="LoRA fine-tuning of Qwen vision-language models.")
     return TrainConfig(**vars(parser.parse_args(argv)))  # argparse: an unknown flag is an error, not ignored
-
-def _fail(prog, e):
-    print(f"{prog}: error: {e}", file=sys.stderr)
-    sys.exit(2)
 
 def main(argv=None):
     "The `qwenvl-train` command."
@@ -262,7 +323,7 @@ def main(argv=None):
     try: train(cfg)
     except (DataError, FileNotFoundError) as e: _fail("qwenvl-train", e)
 
-# %% ../nbs/02_train.ipynb #ffda52cb
+# %% ../nbs/02_train.ipynb #5cdd3295
 def check_main(argv=None):
     "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags."
     cfg = parse_args(argv, prog="qwenvl-check")
@@ -275,5 +336,5 @@ def check_main(argv=None):
     print(f"qwenvl-check: report {json_path}, histogram {png_path}")
     sys.exit(0 if rep.ok(cfg.skip_bad_samples) else 1)
 
-# %% ../nbs/02_train.ipynb #d7a74a0a
+# %% ../nbs/02_train.ipynb #44f9b818
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
