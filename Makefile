@@ -35,6 +35,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/data_bench.py
+	$(BIN)/python bench/memory_bench.py
 
 export: install
 	$(BIN)/nbdev-clean
