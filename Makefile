@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev,qlora]"
+	$(BIN)/python -m pip install -q -e ".[dev,qlora,azure]"
 	$(BIN)/python -c "import torch, torchvision, transformers, peft; print('installed: torch', torch.__version__, '| torchvision', torchvision.__version__, '| transformers', transformers.__version__, '| peft', peft.__version__)"
 	touch $@
 
