@@ -6,12 +6,12 @@
 __all__ = ['PASSTHROUGH', 'DEFAULT_IMAGE', 'train_command', 'job_environment', 'job_workers', 'training_job', 'validate_job',
            'upload_dataset', 'submit', 'download_outputs', 'register_adapter']
 
-# %% ../nbs/03_azure.ipynb #ef565648
+# %% ../nbs/03_azure.ipynb #2dc15fc1
 import dataclasses, os, re, shlex
 from pathlib import Path
 from .train import TrainConfig, parse_args
 
-# %% ../nbs/03_azure.ipynb #6dc5f1b7
+# %% ../nbs/03_azure.ipynb #c7bfc63b
 def _default(f):
     "The default value of dataclass field `f` (`dataclasses.MISSING` when it has none)."
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -29,7 +29,7 @@ def train_command(cfg:TrainConfig, program:str="qwenvl-train"):
         else: args += [flag, str(v)]
     return args
 
-# %% ../nbs/03_azure.ipynb #9795644f
+# %% ../nbs/03_azure.ipynb #6cf167e9
 PASSTHROUGH = ("WANDB_PROJECT", "WANDB_ENTITY", "WANDB_MODE", "WANDB_RUN_GROUP", "WANDB_TAGS", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_TAGS")
 _SECRETISH = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|CONNECTION_STRING|SAS\b|AUTH", re.I)
 
@@ -43,7 +43,7 @@ def job_environment(extra:dict|None=None):
                                 "Keep it in the workspace's key vault and read it in the job.")
     return env
 
-# %% ../nbs/03_azure.ipynb #8caf6212
+# %% ../nbs/03_azure.ipynb #5872b6fc
 def _launch(cfg:TrainConfig, gpus_per_node:int, nodes:int, launcher:str):
     "The job's command and its `process_count_per_instance`."
     args = train_command(cfg, "qwenvl_nb.train")[1:]
@@ -59,7 +59,7 @@ def job_workers(job):
     m = re.search(r"--nproc-per-node (\d+)", job.command)
     return job.resources.instance_count * per_node * (int(m.group(1)) if m else 1)
 
-# %% ../nbs/03_azure.ipynb #b3709090
+# %% ../nbs/03_azure.ipynb #848bb4d0
 DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-cuda11.8-cudnn8-ubuntu22.04"
 
 def training_job(cfg:TrainConfig, # The run; its dataset_dir and output_dir are replaced by the job's input and output
@@ -85,7 +85,7 @@ def training_job(cfg:TrainConfig, # The run; its dataset_dir and output_dir are 
         environment_variables=job_environment(env), resources=JobResourceConfiguration(instance_count=nodes, shm_size=shm_size),
         distribution=PyTorchDistribution(process_count_per_instance=per_node) if nodes * gpus_per_node > 1 else None)
 
-# %% ../nbs/03_azure.ipynb #dfd89c64
+# %% ../nbs/03_azure.ipynb #3413b5e4
 def validate_job(job):
     "Raise the SDK's error if `job` is invalid (offline: an input used in the command but not declared, a bad field...)."
     # the public `ml_client.jobs.validate(job)` needs a client and, in azure-ai-ml 1.35.2, passes a command that
@@ -93,7 +93,7 @@ def validate_job(job):
     job._validate()
     return job
 
-# %% ../nbs/03_azure.ipynb #11b6dd7f
+# %% ../nbs/03_azure.ipynb #7bff1f3b
 def upload_dataset(ml_client, folder, name:str, description:str=""):
     "Upload a local dataset folder (JSONL + images) as a `uri_folder` data asset; returns `'azureml:name:version'`."
     from azure.ai.ml.entities import Data
