@@ -8,7 +8,7 @@ __all__ = ['TrainConfig', 'resolve_precision', 'checked_data', 'training_argumen
            'run_summary', 'TrainResult', 'train', 'predict', 'preview_answers', 'predict_cli', 'predict_main',
            'config_args', 'train_command', 'parse_args', 'main', 'check_main']
 
-# %% ../nbs/02_train.ipynb #c2fafc6a
+# %% ../nbs/02_train.ipynb #e438c4fe
 import dataclasses, json, logging, os, re, resource, sys, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -23,14 +23,14 @@ from .data import (read_conversations, check_data, set_pixel_budget, Conversatio
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
                              load_finetuned, generate_replies, run_cli, TINY_MODELS)
 
-# %% ../nbs/02_train.ipynb #7d18e76b
+# %% ../nbs/02_train.ipynb #49b1a10f
 def _opt(default=dataclasses.MISSING, help:str="", group:str="training"):
     "A config field with its `--help` text and group."
     md = {"help": help, "group": group}
     if isinstance(default, list): return field(default_factory=lambda: list(default), metadata=md)
     return field(metadata=md) if default is dataclasses.MISSING else field(default=default, metadata=md)
 
-# %% ../nbs/02_train.ipynb #8472a68e
+# %% ../nbs/02_train.ipynb #6fc62e5e
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line (and `--config`)."
@@ -99,7 +99,7 @@ class TrainConfig:
     run_name: Optional[str] = _opt(None, "the run's name in the loggers", "checkpoints and logging")
     logging_steps: int = _opt(1, "log every this many steps", "checkpoints and logging")
 
-# %% ../nbs/02_train.ipynb #cce32349
+# %% ../nbs/02_train.ipynb #f32543d6
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
@@ -107,7 +107,7 @@ def resolve_precision(bf16:bool):
     if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
     return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
 
-# %% ../nbs/02_train.ipynb #7d51b99c
+# %% ../nbs/02_train.ipynb #28d8fd03
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -128,7 +128,7 @@ def _run_processor(cfg):
     "The model's processor with the run's pixel budget."
     return set_pixel_budget(load_processor(cfg.model_name), cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
 
-# %% ../nbs/02_train.ipynb #bd700f1d
+# %% ../nbs/02_train.ipynb #ef1acea2
 def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     "The data doctor's `DataReport` of `files`; raises the first bad record unless `cfg.skip_bad_samples`."
     rep = check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only,
@@ -170,7 +170,7 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool, trains_vis
         use_cpu=multi_cpu,  # ...and only with use_cpu does accelerate make it MULTI_CPU (DDP), not N unrelated runs
         ddp_find_unused_parameters=trains_vision)  # a text-only batch leaves trainable vision weights without gradients
 
-# %% ../nbs/02_train.ipynb #46d39231
+# %% ../nbs/02_train.ipynb #5d307c6f
 from transformers import Trainer, set_seed
 
 class VLTrainer(Trainer):
@@ -201,7 +201,7 @@ class VLTrainer(Trainer):
         for g in groups: opt.add_param_group(g)
         return opt
 
-# %% ../nbs/02_train.ipynb #f05cc823
+# %% ../nbs/02_train.ipynb #36ac9b05
 @patch
 def planned_padding_efficiency(self:VLTrainer):
     "Real tokens / padded batch tokens of one epoch of this trainer's training batches (before any are built)."
@@ -210,7 +210,7 @@ def planned_padding_efficiency(self:VLTrainer):
     order = list(self._get_train_sampler())
     return padding_efficiency([order[i:i + bs] for i in range(0, len(order), bs)], lengths)
 
-# %% ../nbs/02_train.ipynb #3c0cf1b9
+# %% ../nbs/02_train.ipynb #6cf4054f
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -224,7 +224,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #be4355a0
+# %% ../nbs/02_train.ipynb #b0d33ba7
 def _text(message): return "".join(p.get("text", "") for p in message["content"])
 
 def _tokens(text):
@@ -253,7 +253,7 @@ def generation_scores(predictions, references):
     n = max(1, len(references))
     return dict(exact_match=em / n, token_f1=f1 / n, rouge_l=rl / n)
 
-# %% ../nbs/02_train.ipynb #d4b3e448
+# %% ../nbs/02_train.ipynb #0a1ec7d1
 from transformers import TrainerCallback
 
 def _answer(model, processor, convs, max_new_tokens, batch_size=8):
@@ -282,7 +282,7 @@ def _add_evaluation_callbacks(trainer, cfg, processor, val_rep):
         trainer.add_callback(GenerationEvalCallback(trainer, processor, val_rep.kept()[0][:n], cfg.max_new_tokens))
     if cfg.early_stopping_patience: trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
 
-# %% ../nbs/02_train.ipynb #f20eefca
+# %% ../nbs/02_train.ipynb #fe7f635c
 def _thumbnail(path, size=160):
     "An image as a base64 PNG data URL, at most `size` pixels on its longer side."
     import base64, io as _io
@@ -311,7 +311,7 @@ def write_report(rows, scores, log_history, path, title="qwenvl_nb run"):
     Path(path).write_text(page, encoding="utf-8")
     return path
 
-# %% ../nbs/02_train.ipynb #f8851574
+# %% ../nbs/02_train.ipynb #38df75bb
 def final_generation(model, processor, convs, out, log_history=(), max_new_tokens=64, batch_size=8):
     "Answer `convs` with the fine-tuned model and with its base (adapter off); write predictions, scores and report.html."
     tuned = _answer(model, processor, convs, max_new_tokens, batch_size)
@@ -326,7 +326,7 @@ def final_generation(model, processor, convs, out, log_history=(), max_new_token
     write_report(rows, scores, list(log_history), out/"report.html")
     return {f"final_{who}_{k}": v for who, sc in scores.items() for k, v in sc.items()}
 
-# %% ../nbs/02_train.ipynb #20b6ccf4
+# %% ../nbs/02_train.ipynb #a553e14c
 def latest_checkpoint(output_dir):
     "The newest complete `checkpoint-N` in `output_dir`: its trainer state (written last) parses and its adapter exists."
     ckpts = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1, reverse=True)
@@ -353,7 +353,7 @@ def run_summary(trainer, metrics, out):
     lines.append(f"  in {out}/: " + ", ".join(files))
     return "\n".join(lines)
 
-# %% ../nbs/02_train.ipynb #79352b45
+# %% ../nbs/02_train.ipynb #0ace3476
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -363,7 +363,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #a982b190
+# %% ../nbs/02_train.ipynb #ae0d0012
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -383,7 +383,7 @@ def _save_run(trainer, processor, cfg, precision, metrics):
     (out/"run_config.json").write_text(json.dumps(run, indent=2))
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #98d0212e
+# %% ../nbs/02_train.ipynb #1fadab03
 def _gradient_checkpointing(cfg):
     "On for real models unless turned off; off for tiny ones unless turned on."
     return cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else cfg.model_name not in TINY_MODELS
@@ -400,7 +400,7 @@ def _resume_point(cfg):
     print(f"qwenvl-train: resuming from {ckpt}" if ckpt else f"qwenvl-train: no complete checkpoint in {cfg.output_dir}: starting fresh", file=sys.stderr)
     return ckpt
 
-# %% ../nbs/02_train.ipynb #7f450baf
+# %% ../nbs/02_train.ipynb #601229d9
 def train(cfg:TrainConfig):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
     files, out = _data_files(cfg), _check_output_dir(cfg.output_dir)
@@ -437,7 +437,7 @@ def train(cfg:TrainConfig):
     if trainer.is_world_process_zero(): print(run_summary(trainer, metrics, out))
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #0d575d7d
+# %% ../nbs/02_train.ipynb #d81d6fd5
 def _fail(prog, e):
     print(f"{prog}: error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -462,7 +462,7 @@ def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=
     for r in rows: print(f"{Path(r['source']).name}  Q: {r['question']!r}  reference: {r['reference']!r}  answer: {r['prediction']!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #e76d02db
+# %% ../nbs/02_train.ipynb #204c1fab
 def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/)
                  data_file:str, # A data file (.jsonl or .json) in any supported format
                  dataset_dir:str=".", # Folder that the data file and relative image paths are relative to
@@ -484,7 +484,7 @@ def predict_main(argv=None):
     "The `qwenvl-predict` command (its flags are `predict_cli`'s parameters)."
     run_cli(predict_cli, "qwenvl-predict", argv)
 
-# %% ../nbs/02_train.ipynb #a49ed38b
+# %% ../nbs/02_train.ipynb #7861ee62
 def _default(f):
     "The default value of dataclass field `f`."
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -508,7 +508,7 @@ def train_command(cfg:TrainConfig, program:str="qwenvl-train"):
     "The argument list that makes `program` rebuild `cfg`: only fields that differ from their defaults."
     return [program, *config_args({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != _default(f)})]
 
-# %% ../nbs/02_train.ipynb #d17f11cc
+# %% ../nbs/02_train.ipynb #2cd34d2e
 def _parser(prog):
     "transformers' dataclass-to-argparse mapping, one group per part of the config, defaults shown."
     import argparse, copy, types, typing
@@ -532,7 +532,7 @@ def _read_settings(path):
     if not isinstance(values, dict): raise ValueError("expected a mapping of setting: value")
     return values
 
-# %% ../nbs/02_train.ipynb #43873628
+# %% ../nbs/02_train.ipynb #4286d5a1
 def parse_args(argv=None, prog="qwenvl-train"):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None), over the `--config` file's settings."
     argv, parser = list(sys.argv[1:] if argv is None else argv), _parser(prog)
@@ -551,7 +551,7 @@ def main(argv=None):
     try: train(cfg)
     except (DataError, FileNotFoundError) as e: _fail("qwenvl-train", e)
 
-# %% ../nbs/02_train.ipynb #d144e485
+# %% ../nbs/02_train.ipynb #f4d7bd3e
 def check_main(argv=None):
     "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags."
     cfg = parse_args(argv, prog="qwenvl-check")
@@ -564,5 +564,5 @@ def check_main(argv=None):
     print(f"qwenvl-check: report {json_path}, histogram {png_path}")
     sys.exit(0 if rep.ok(cfg.skip_bad_samples) else 1)
 
-# %% ../nbs/02_train.ipynb #39994b04
+# %% ../nbs/02_train.ipynb #c78d1cf3
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
