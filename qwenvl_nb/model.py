@@ -9,7 +9,7 @@ __all__ = ['FAMILIES', 'TINY_MODELS', 'LLM_PROJECTIONS', 'VISION_PROJECTIONS', '
            'trainable_summary', 'add_lora', 'generate_replies', 'generate_answers', 'generate_answer', 'adapter_stamp',
            'save_stamp', 'check_stamp', 'load_finetuned', 'merge_adapter', 'merge_cli', 'run_cli', 'merge_main']
 
-# %% ../nbs/01_model.ipynb #225dd547
+# %% ../nbs/01_model.ipynb #4b1bf476
 import json, logging, os, re, shutil, sys, tempfile
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from .data import build_tiny_processor, chat_messages, load_image
 # bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise, not a problem
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-# %% ../nbs/01_model.ipynb #412f63f2
+# %% ../nbs/01_model.ipynb #ad635f32
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
 
 def model_family(config):
@@ -34,7 +34,7 @@ def model_family(config):
         raise ValueError(f"unsupported model type {family!r}: qwenvl_nb supports {', '.join(FAMILIES)}")
     return family
 
-# %% ../nbs/01_model.ipynb #bc2bf1eb
+# %% ../nbs/01_model.ipynb #d56f6842
 def _tiny_vision(family):
     "Vision-tower settings of a tiny `family` model (real patch size and merge, depth 2, width 32)."
     if family == "qwen2_vl": return dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14)
@@ -58,7 +58,7 @@ def _tiny_text(family, tokenizer):
     if family == "qwen3_5_moe": text |= dict(moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2, shared_expert_intermediate_size=32)
     return text
 
-# %% ../nbs/01_model.ipynb #b86f4e35
+# %% ../nbs/01_model.ipynb #b11d2bb4
 def tiny_config(family, tokenizer):
     "The config of a tiny random `family` model whose vocabulary and special ids are those of `tokenizer`."
     ids = dict(zip(["image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"],
@@ -78,7 +78,7 @@ def build_tiny(family, # One of `FAMILIES`
     model.generation_config.update(eos_token_id=processor.tokenizer.eos_token_id, pad_token_id=processor.tokenizer.pad_token_id)
     return model, processor
 
-# %% ../nbs/01_model.ipynb #49b14500
+# %% ../nbs/01_model.ipynb #66dfde0a
 TINY_MODELS = {"tiny-qwen2-vl": "qwen2_vl", "tiny-qwen2.5-vl": "qwen2_5_vl", "tiny-qwen3-vl": "qwen3_vl",
                "tiny-qwen3-vl-moe": "qwen3_vl_moe", "tiny-qwen3.5": "qwen3_5", "tiny-qwen3.5-moe": "qwen3_5_moe"}
 _TINY_VERSION = "v1"  # bump when the tiny builders change, so caches rebuild
@@ -104,7 +104,7 @@ def resolve_model(name:str # A hub id, a local folder, or one of `TINY_MODELS`
         except OSError: shutil.rmtree(tmp)  # another process got there first: same bytes
     return str(dest)
 
-# %% ../nbs/01_model.ipynb #d86bfc0b
+# %% ../nbs/01_model.ipynb #2ded36e1
 def _say(msg): print(f"qwenvl_nb: {msg}", file=sys.stderr)
 
 def resolve_dtype(dtype="auto"):
@@ -133,7 +133,7 @@ def resolve_attention(kind="auto"):
     except ImportError: return "sdpa"
     return "flash_attention_2" if torch.cuda.is_available() else "sdpa"
 
-# %% ../nbs/01_model.ipynb #600aac2a
+# %% ../nbs/01_model.ipynb #7096cb6c
 def quantization_config(kind, compute_dtype):
     "A bitsandbytes config for `kind` (`4bit`, `8bit`) that keeps the vision tower and lm_head in full precision, or None."
     if kind == "none": return None
@@ -147,7 +147,7 @@ def _this_device():
     "This process's device: its own GPU under a multi-process launch, else the only GPU, else the CPU."
     return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
 
-# %% ../nbs/01_model.ipynb #d0bf5502
+# %% ../nbs/01_model.ipynb #7344a9b4
 @delegates(AutoModelForImageTextToText.from_pretrained, but=["pretrained_model_name_or_path", "quantization_config", "dtype"])
 def load_model(name, # Hub id, local folder, or one of `TINY_MODELS`
                dtype="auto", quantization="none", attn_implementation="auto", # See above
@@ -168,7 +168,7 @@ def load_processor(name, **kwargs):
     "The processor of model `name` (hub id, folder or tiny name)."
     return AutoProcessor.from_pretrained(resolve_model(name), **kwargs)
 
-# %% ../nbs/01_model.ipynb #3074e82e
+# %% ../nbs/01_model.ipynb #36a5e964
 LLM_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "in_proj_qkv", "in_proj_z", "out_proj")
 VISION_PROJECTIONS = ("qkv", "proj", "fc1", "fc2", "gate_proj", "up_proj", "down_proj", "linear_fc1", "linear_fc2")
 
@@ -184,7 +184,7 @@ def lora_target_regex(target_modules=None, # Module names (a list, or comma-sepa
     else: regex = rf".*\.language_model\..*\.({'|'.join(map(re.escape, names))})"
     return rf"{regex}|.*\.visual\.blocks\..*\.({'|'.join(VISION_PROJECTIONS)})" if vision else regex
 
-# %% ../nbs/01_model.ipynb #37046358
+# %% ../nbs/01_model.ipynb #8f3ef9b8
 def param_part(name):
     "Which part of a Qwen-VL model a parameter belongs to: `merger`, `vision`, `language` or `other`."
     if ".visual." in f".{name}": return "merger" if "merger" in name else "vision"
@@ -198,7 +198,7 @@ def trainable_summary(model):
         parts[param_part(n)] = (tr + t.numel() * t.requires_grad, tot + t.numel())
     return {k: dict(trainable=tr, total=tot) for k, (tr, tot) in parts.items()}
 
-# %% ../nbs/01_model.ipynb #c7710e4b
+# %% ../nbs/01_model.ipynb #8e6f69e0
 def _full_modules(model, train_merger, freeze_vision, modules_to_save):
     "Names of modules to train in full (peft's `modules_to_save`)."
     names = list(modules_to_save or [])
@@ -225,7 +225,7 @@ def add_lora(model, r=8, alpha=16, dropout=0.05, # LoRA rank, alpha and dropout
         raise ValueError(f"no module of {type(model).__name__} matches target modules {target_modules!r} "
                          f"(regex {cfg.target_modules!r})") from None
 
-# %% ../nbs/01_model.ipynb #1b449f25
+# %% ../nbs/01_model.ipynb #84e7bff8
 def _prompt(processor, question, system, n_images):
     return processor.apply_chat_template(chat_messages(question, system=system, n_images=n_images), add_generation_prompt=True, tokenize=False)
 
@@ -236,8 +236,9 @@ def generate_replies(model, processor,
                      **generate_kwargs # Passed on to `model.generate` (greedy unless `do_sample=True`)
                     ):
     "The model's next reply to each conversation in `prompts`, in order."
+    from tqdm.auto import tqdm
     tok, replies = processor.tokenizer, []
-    for k in range(0, len(prompts), batch_size):
+    for k in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=len(prompts) <= batch_size, leave=False):
         chunk = prompts[k:k + batch_size]
         texts = [processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False) for msgs, _ in chunk]
         images = [load_image(im) if isinstance(im, (str, Path)) else im for _, ims in chunk for im in ims] or None
@@ -264,7 +265,7 @@ def generate_answer(model, processor, image=None, question:str="", system:str|No
         generate_kwargs["streamer"] = TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
     return generate_answers(model, processor, [(image, question)], system, 1, max_new_tokens, **generate_kwargs)[0]
 
-# %% ../nbs/01_model.ipynb #d26a76cd
+# %% ../nbs/01_model.ipynb #c20ed015
 STAMP = "qwenvl_nb.json"
 
 def adapter_stamp(model):
@@ -280,7 +281,7 @@ def save_stamp(model, output_dir):
     "Write the stamp of `model` into `output_dir`."
     (Path(output_dir)/STAMP).write_text(json.dumps(adapter_stamp(model), indent=2))
 
-# %% ../nbs/01_model.ipynb #c2b07c66
+# %% ../nbs/01_model.ipynb #b10213c6
 def check_stamp(output_dir, base_model):
     "Refuse an adapter (clear `ValueError`) whose stamp does not fit `base_model`'s family and module names."
     f = Path(output_dir)/STAMP
@@ -296,7 +297,7 @@ def check_stamp(output_dir, base_model):
                          f"{base_model.name_or_path} (e.g. {missing[0]}): the module names differ (another transformers version "
                          f"or checkpoint layout); the adapter was made with transformers {stamp['transformers']}")
 
-# %% ../nbs/01_model.ipynb #54821cf3
+# %% ../nbs/01_model.ipynb #61e91480
 @delegates(load_model)
 def load_finetuned(output_dir, # A folder holding `adapter_config.json`, `adapter_model.safetensors` and `processor/`
                    **kwargs):
@@ -312,7 +313,7 @@ def load_finetuned(output_dir, # A folder holding `adapter_config.json`, `adapte
     proc_dir = output_dir/"processor"
     return model, load_processor(str(proc_dir) if proc_dir.is_dir() else base)
 
-# %% ../nbs/01_model.ipynb #2c2733fb
+# %% ../nbs/01_model.ipynb #89b8a33e
 def _probe_batch(processor):
     "A small batch with an image and a text-only sample, rendered by `processor` (for comparing logits)."
     im = Image.new("RGB", (96, 64), (200, 40, 40))
@@ -336,7 +337,7 @@ def merge_adapter(output_dir, # A training run's output folder (adapter + proces
     merged.save_pretrained(merged_dir); processor.save_pretrained(merged_dir)
     return diff
 
-# %% ../nbs/01_model.ipynb #eee457f7
+# %% ../nbs/01_model.ipynb #29154958
 def merge_cli(output_dir:str, # A training run's output folder (adapter + processor/)
                merged_dir:str, # Where to write the merged model
                dtype:str="auto", # auto (bf16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32
