@@ -34,8 +34,12 @@ test: install
 	FLAGS="$(FLAGS)" $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: install
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/data_bench.py
+	$(BIN)/python bench/data_bench.py --size small
 	$(BIN)/python bench/memory_bench.py
+	$(BIN)/python bench/trl_bench.py
+	$(BIN)/python bench/trl_bench.py --size tiny
 
 export: install
 	$(BIN)/nbdev-clean

@@ -7,7 +7,8 @@ it measures, for the tiny Qwen2-VL processor and model:
   - the model step it feeds (forward + backward + AdamW step of the tiny LoRA model) on the same batches;
   - padding efficiency (real tokens / batch tokens) and samples/s for random batches, length-grouped batches
     (transformers' LengthGroupedSampler on our planned lengths) and token-budget batches.
-Prints a table with the ratios and writes it to bench/results/data_bench.md.
+Prints a table with the ratios and where each step's time goes (data / forward+backward / optimizer), and writes it
+to bench/results/data_bench_SIZE.md (`--size small` uses trl_bench.py's small model, where compute is real).
 
     .venv/bin/python bench/data_bench.py [--samples 2000] [--batch-size 8]
 """
@@ -61,11 +62,14 @@ def time_data(ds, collate, batches):
 
 
 def time_model(model, opt, built):
+    "Seconds spent in forward+backward and in the optimizer over `built` batches."
     model.train()
-    t0 = time.perf_counter()
+    fb = op = 0.0
     for b in built:
-        model(**b).loss.backward(); opt.step(); opt.zero_grad()
-    return time.perf_counter() - t0
+        t0 = time.perf_counter(); model(**b).loss.backward()
+        t1 = time.perf_counter(); opt.step(); opt.zero_grad()
+        fb, op = fb + t1 - t0, op + time.perf_counter() - t1
+    return fb, op
 
 
 def main():
@@ -73,9 +77,15 @@ def main():
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--model-batches", type=int, default=60, help="batches of each kind pushed through the model")
+    ap.add_argument("--size", default="tiny", choices=["tiny", "small"], help="tiny Qwen2-VL, or the 'small' one of trl_bench.py")
     args = ap.parse_args()
     torch.manual_seed(0); torch.set_num_threads(2)
-    model, processor = build_tiny("qwen2_vl")
+    if args.size == "tiny": model, processor = build_tiny("qwen2_vl")
+    else:
+        from trl_bench import build_model
+        from qwenvl_nb.model import load_model, load_processor
+        path = tempfile.mkdtemp(); build_model(path, "small")
+        model, processor = load_model(path), load_processor(path)
     model = add_lora(model)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     collate = VLCollator(processor.tokenizer.pad_token_id)
@@ -93,26 +103,29 @@ def main():
             data_s, built = time_data(ds, collate, batches)
             k = min(args.model_batches, len(built))
             time_model(model, opt, built[:3])  # warm-up
-            model_s = time_model(model, opt, built[:k]) * len(built) / k
+            fb, op = (t * len(built) / k for t in time_model(model, opt, built[:k]))
+            model_s = fb + op
             rows.append(dict(batching=kind, batches=len(batches), padding_efficiency=padding_efficiency(batches, lengths),
                              data_samples_per_s=len(ds) / data_s, model_samples_per_s=len(ds) / model_s,
-                             data_over_model=model_s / data_s))
+                             data_over_model=model_s / data_s, ms=[1000 * t / len(built) for t in (data_s, fb, op)],
+                             data_share=data_s / (data_s + model_s)))
     head = (f"# Data path benchmark\n\n{time.strftime('%Y-%m-%d')}, {platform.machine()}, {torch.get_num_threads()} threads, "
             f"torch {torch.__version__}; {args.samples} mixed samples (lengths {min(lengths)}-{max(lengths)} tokens, "
-            f"median {sorted(lengths)[len(lengths) // 2]}), batch size {args.batch_size}, tiny Qwen2-VL + LoRA\n\n"
+            f"median {sorted(lengths)[len(lengths) // 2]}), batch size {args.batch_size}, {args.size} Qwen2-VL + LoRA\n\n"
             f"command: `{' '.join([Path(sys.executable).name, *sys.argv])}`\n\n"
             f"planning (read, validate, render, tokenise, image headers; once per run): {args.samples / plan_s:,.0f} samples/s\n\n")
-    table = ["| batching | batches | padding efficiency | data path samples/s | model step samples/s | data path speed / model step |",
-             "|---|---|---|---|---|---|"]
+    table = ["| batching | batches | padding efficiency | data path samples/s | model step samples/s | data path speed / model step | "
+             "ms per step: data / forward+backward / optimizer | data share of the step |", "|---|---|---|---|---|---|---|---|"]
     table += [f"| {r['batching']} | {r['batches']} | {r['padding_efficiency']:.3f} | {r['data_samples_per_s']:,.0f} | "
-              f"{r['model_samples_per_s']:,.0f} | {r['data_over_model']:.1f}x |" for r in rows]
+              f"{r['model_samples_per_s']:,.0f} | {r['data_over_model']:.1f}x | {' / '.join(f'{m:.1f}' for m in r['ms'])} | "
+              f"{r['data_share']:.1%} |" for r in rows]
     base = rows[0]
     ratios = "\n".join(f"- {r['batching']} vs random: padding efficiency {r['padding_efficiency'] / base['padding_efficiency']:.2f}x, "
                        f"model samples/s {r['model_samples_per_s'] / base['model_samples_per_s']:.2f}x" for r in rows[1:])
     text = head + "\n".join(table) + "\n\n" + ratios + "\n"
     print(text)
     out = Path(__file__).parent/"results"; out.mkdir(exist_ok=True)
-    (out/"data_bench.md").write_text(text)
+    (out/f"data_bench_{args.size}.md").write_text(text)
 
 
 if __name__ == "__main__":
