@@ -8,7 +8,7 @@ __all__ = ['TrainConfig', 'resolve_precision', 'check_free_space', 'checked_data
            'latest_checkpoint', 'run_summary', 'TrainResult', 'train', 'predict', 'preview_answers', 'predict_cli',
            'predict_main', 'config_args', 'train_command', 'parse_args', 'main', 'check_main']
 
-# %% ../nbs/02_train.ipynb #2e3dbec1
+# %% ../nbs/02_train.ipynb #d9e53266
 import dataclasses, json, logging, os, re, resource, shutil, sys, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -23,14 +23,14 @@ from .data import (read_conversations, check_data, set_pixel_budget, Conversatio
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
                              load_finetuned, generate_replies, run_cli, TINY_MODELS)
 
-# %% ../nbs/02_train.ipynb #e0512477
+# %% ../nbs/02_train.ipynb #7961dda8
 def _opt(default=dataclasses.MISSING, help:str="", group:str="training"):
     "A config field with its `--help` text and group."
     md = {"help": help, "group": group}
     if isinstance(default, list): return field(default_factory=lambda: list(default), metadata=md)
     return field(metadata=md) if default is dataclasses.MISSING else field(default=default, metadata=md)
 
-# %% ../nbs/02_train.ipynb #df963bf6
+# %% ../nbs/02_train.ipynb #576f55ca
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line (and `--config`)."
@@ -99,7 +99,7 @@ class TrainConfig:
     run_name: Optional[str] = _opt(None, "the run's name in the loggers", "checkpoints and logging")
     logging_steps: int = _opt(1, "log every this many steps", "checkpoints and logging")
 
-# %% ../nbs/02_train.ipynb #fd109520
+# %% ../nbs/02_train.ipynb #815a3e1f
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
@@ -107,7 +107,7 @@ def resolve_precision(bf16:bool):
     if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
     return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
 
-# %% ../nbs/02_train.ipynb #00fbbbba
+# %% ../nbs/02_train.ipynb #be01a055
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -135,7 +135,7 @@ def _run_processor(cfg):
     "The model's processor with the run's pixel budget."
     return set_pixel_budget(load_processor(cfg.model_name), cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
 
-# %% ../nbs/02_train.ipynb #3d9882d4
+# %% ../nbs/02_train.ipynb #6c5818b3
 def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     "The data doctor's `DataReport` of `files`; raises the first bad record unless `cfg.skip_bad_samples`."
     rep = check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only,
@@ -177,7 +177,7 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool, trains_vis
         use_cpu=multi_cpu,  # ...and only with use_cpu does accelerate make it MULTI_CPU (DDP), not N unrelated runs
         ddp_find_unused_parameters=trains_vision)  # a text-only batch leaves trainable vision weights without gradients
 
-# %% ../nbs/02_train.ipynb #79859fa1
+# %% ../nbs/02_train.ipynb #0251b2e8
 from transformers import Trainer, set_seed
 
 class VLTrainer(Trainer):
@@ -208,7 +208,7 @@ class VLTrainer(Trainer):
         for g in groups: opt.add_param_group(g)
         return opt
 
-# %% ../nbs/02_train.ipynb #a008c4ce
+# %% ../nbs/02_train.ipynb #043da835
 @patch
 def planned_padding_efficiency(self:VLTrainer):
     "Real tokens / padded batch tokens of one epoch of this trainer's training batches (before any are built)."
@@ -217,7 +217,7 @@ def planned_padding_efficiency(self:VLTrainer):
     order = list(self._get_train_sampler())
     return padding_efficiency([order[i:i + bs] for i in range(0, len(order), bs)], lengths)
 
-# %% ../nbs/02_train.ipynb #cf559b49
+# %% ../nbs/02_train.ipynb #7bd44750
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -231,7 +231,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #66d4899d
+# %% ../nbs/02_train.ipynb #2309beb9
 def _text(message): return "".join(p.get("text", "") for p in message["content"])
 
 def _tokens(text):
@@ -260,7 +260,7 @@ def generation_scores(predictions, references):
     n = max(1, len(references))
     return dict(exact_match=em / n, token_f1=f1 / n, rouge_l=rl / n)
 
-# %% ../nbs/02_train.ipynb #93b39464
+# %% ../nbs/02_train.ipynb #9decf08d
 from transformers import TrainerCallback
 
 def _answer(model, processor, convs, max_new_tokens, batch_size=8):
@@ -289,7 +289,7 @@ def _add_evaluation_callbacks(trainer, cfg, processor, val_rep):
         trainer.add_callback(GenerationEvalCallback(trainer, processor, val_rep.kept()[0][:n], cfg.max_new_tokens))
     if cfg.early_stopping_patience: trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
 
-# %% ../nbs/02_train.ipynb #0b791718
+# %% ../nbs/02_train.ipynb #cafb34b1
 def _thumbnail(path, size=160):
     "An image as a base64 PNG data URL, at most `size` pixels on its longer side."
     import base64, io as _io
@@ -301,7 +301,7 @@ def write_report(rows, scores, log_history, path, title="qwenvl_nb run"):
     "A self-contained HTML page: the scores, the loss curves and a gallery of validation samples with both answers."
     import base64, html, io as _io
     fig = plot_losses(log_history); buf = _io.BytesIO(); fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    esc = lambda t: html.escape(str(t))
+    esc = lambda t: html.escape(str(t) if len(str(t)) <= 200 else str(t)[:200] + "…")  # a base model can ramble
     ok = lambda a, r: "ok" if _tokens(a) == _tokens(r) else "miss"
     cards = "".join(
         f'<div class="card">{"".join(f"<img src={chr(34)}{_thumbnail(i)}{chr(34)}>" for i in r["images"])}'
@@ -311,14 +311,14 @@ def write_report(rows, scores, log_history, path, title="qwenvl_nb run"):
     table = "".join(f"<tr><td>{esc(k)}</td><td>{scores['base'][k]:.3f}</td><td>{scores['finetuned'][k]:.3f}</td></tr>" for k in scores["base"])
     page = (f"<!doctype html><meta charset=utf-8><title>{esc(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
             ".cards{display:flex;flex-wrap:wrap;gap:12px}.card{width:220px;border:1px solid #ccc;border-radius:6px;padding:8px}"
-            ".card img{max-width:200px}.ok{color:#080}.miss{color:#b00}.q{font-style:italic}td{padding:2px 12px}</style>"
+            ".card{overflow-wrap:anywhere}.card img{max-width:200px}.ok{color:#080}.miss{color:#b00}.q{font-style:italic}td{padding:2px 12px}</style>"
             f"<h1>{esc(title)}</h1><h2>Validation answers ({len(rows)} samples)</h2><table><tr><th>metric</th><th>base</th>"
             f"<th>fine-tuned</th></tr>{table}</table><h2>Loss</h2><img src=\"data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}\">"
             f"<h2>Samples</h2><div class=cards>{cards}</div>")
     Path(path).write_text(page, encoding="utf-8")
     return path
 
-# %% ../nbs/02_train.ipynb #7e678c6d
+# %% ../nbs/02_train.ipynb #06055a7b
 def final_generation(model, processor, convs, out, log_history=(), max_new_tokens=64, batch_size=8):
     "Answer `convs` with the fine-tuned model and with its base (adapter off); write predictions, scores and report.html."
     tuned = _answer(model, processor, convs, max_new_tokens, batch_size)
@@ -333,7 +333,7 @@ def final_generation(model, processor, convs, out, log_history=(), max_new_token
     write_report(rows, scores, list(log_history), out/"report.html")
     return {f"final_{who}_{k}": v for who, sc in scores.items() for k, v in sc.items()}
 
-# %% ../nbs/02_train.ipynb #737d1b8b
+# %% ../nbs/02_train.ipynb #0131e570
 def latest_checkpoint(output_dir):
     "The newest complete `checkpoint-N` in `output_dir`: its trainer state (written last) parses and its adapter exists."
     ckpts = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1, reverse=True)
@@ -360,7 +360,7 @@ def run_summary(trainer, metrics, out):
     lines.append(f"  in {out}/: " + ", ".join(files))
     return "\n".join(lines)
 
-# %% ../nbs/02_train.ipynb #29ddc6fa
+# %% ../nbs/02_train.ipynb #1c83fcd6
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -370,7 +370,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #e3ff0ffb
+# %% ../nbs/02_train.ipynb #500c21ae
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -390,7 +390,7 @@ def _save_run(trainer, processor, cfg, precision, metrics):
     (out/"run_config.json").write_text(json.dumps(run, indent=2))
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #0aaa83c2
+# %% ../nbs/02_train.ipynb #c1535ed0
 def _gradient_checkpointing(cfg):
     "On for real models unless turned off; off for tiny ones unless turned on."
     return cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else cfg.model_name not in TINY_MODELS
@@ -407,7 +407,7 @@ def _resume_point(cfg):
     print(f"qwenvl-train: resuming from {ckpt}" if ckpt else f"qwenvl-train: no complete checkpoint in {cfg.output_dir}: starting fresh", file=sys.stderr)
     return ckpt
 
-# %% ../nbs/02_train.ipynb #3f758604
+# %% ../nbs/02_train.ipynb #00e2d6a9
 def train(cfg:TrainConfig):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
     files, out = _data_files(cfg), _check_output_dir(cfg.output_dir)
@@ -446,7 +446,7 @@ def train(cfg:TrainConfig):
     if trainer.is_world_process_zero(): print(run_summary(trainer, metrics, out))
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #273deb0c
+# %% ../nbs/02_train.ipynb #69429f67
 def _fail(prog, e):
     print(f"{prog}: error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -471,7 +471,7 @@ def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=
     for r in rows: print(f"{Path(r['source']).name}  Q: {r['question']!r}  reference: {r['reference']!r}  answer: {r['prediction']!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #22e51ca9
+# %% ../nbs/02_train.ipynb #e84fb614
 def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/)
                  data_file:str, # A data file (.jsonl or .json) in any supported format
                  dataset_dir:str=".", # Folder that the data file and relative image paths are relative to
@@ -493,7 +493,7 @@ def predict_main(argv=None):
     "The `qwenvl-predict` command (its flags are `predict_cli`'s parameters)."
     run_cli(predict_cli, "qwenvl-predict", argv)
 
-# %% ../nbs/02_train.ipynb #49ee20b6
+# %% ../nbs/02_train.ipynb #d5c77906
 def _default(f):
     "The default value of dataclass field `f`."
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -517,7 +517,7 @@ def train_command(cfg:TrainConfig, program:str="qwenvl-train"):
     "The argument list that makes `program` rebuild `cfg`: only fields that differ from their defaults."
     return [program, *config_args({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != _default(f)})]
 
-# %% ../nbs/02_train.ipynb #ca337b6b
+# %% ../nbs/02_train.ipynb #08c7a462
 def _parser(prog):
     "transformers' dataclass-to-argparse mapping, one group per part of the config, defaults shown."
     import argparse, copy, types, typing
@@ -541,7 +541,7 @@ def _read_settings(path):
     if not isinstance(values, dict): raise ValueError("expected a mapping of setting: value")
     return values
 
-# %% ../nbs/02_train.ipynb #302e001b
+# %% ../nbs/02_train.ipynb #af78ffc0
 def parse_args(argv=None, prog="qwenvl-train"):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None), over the `--config` file's settings."
     argv, parser = list(sys.argv[1:] if argv is None else argv), _parser(prog)
@@ -560,7 +560,7 @@ def main(argv=None):
     try: train(cfg)
     except (DataError, FileNotFoundError) as e: _fail("qwenvl-train", e)
 
-# %% ../nbs/02_train.ipynb #09b3036a
+# %% ../nbs/02_train.ipynb #9ef302db
 def check_main(argv=None):
     "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags."
     cfg = parse_args(argv, prog="qwenvl-check")
@@ -573,5 +573,5 @@ def check_main(argv=None):
     print(f"qwenvl-check: report {json_path}, histogram {png_path}")
     sys.exit(0 if rep.ok(cfg.skip_bad_samples) else 1)
 
-# %% ../nbs/02_train.ipynb #4a5f71f5
+# %% ../nbs/02_train.ipynb #8862df3d
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
