@@ -8,7 +8,7 @@ __all__ = ['TrainConfig', 'resolve_precision', 'check_free_space', 'checked_data
            'latest_checkpoint', 'run_summary', 'TrainResult', 'train', 'predict', 'preview_answers', 'predict_cli',
            'predict_main', 'config_args', 'train_command', 'parse_args', 'main', 'check_main']
 
-# %% ../nbs/02_train.ipynb #d9e53266
+# %% ../nbs/02_train.ipynb #ac576ac5
 import dataclasses, json, logging, os, re, resource, shutil, sys, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -21,16 +21,16 @@ from fastcore.basics import patch
 from .data import (read_conversations, check_data, set_pixel_budget, ConversationDataset, VLCollator, DataError, load_image,
                             TokenBudgetBatchSampler, padding_efficiency)
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
-                             load_finetuned, generate_replies, run_cli, TINY_MODELS)
+                             load_finetuned, generate_replies, resolve_dtype, run_cli, TINY_MODELS)
 
-# %% ../nbs/02_train.ipynb #7961dda8
+# %% ../nbs/02_train.ipynb #64e16976
 def _opt(default=dataclasses.MISSING, help:str="", group:str="training"):
     "A config field with its `--help` text and group."
     md = {"help": help, "group": group}
     if isinstance(default, list): return field(default_factory=lambda: list(default), metadata=md)
     return field(metadata=md) if default is dataclasses.MISSING else field(default=default, metadata=md)
 
-# %% ../nbs/02_train.ipynb #576f55ca
+# %% ../nbs/02_train.ipynb #60623975
 @dataclass
 class TrainConfig:
     "Everything a training run needs; `qwenvl-train` fills it from the command line (and `--config`)."
@@ -99,15 +99,15 @@ class TrainConfig:
     run_name: Optional[str] = _opt(None, "the run's name in the loggers", "checkpoints and logging")
     logging_steps: int = _opt(1, "log every this many steps", "checkpoints and logging")
 
-# %% ../nbs/02_train.ipynb #815a3e1f
+# %% ../nbs/02_train.ipynb #3f180b7f
 def resolve_precision(bf16:bool):
     "The precision to train in (`bf16`, `fp16` or `fp32`) and a message when it differs from the request."
     if not bf16: return "fp32", None
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported(): return "bf16", None
-    if torch.cuda.is_available(): return "fp16", "bf16 requested but this GPU does not support it: training in fp16 mixed precision"
-    return "fp32", "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"
+    auto = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[resolve_dtype("auto")]  # the model chapter decides
+    return auto, {"bf16": None, "fp16": "bf16 requested but this GPU does not support it: training in fp16 mixed precision",
+                  "fp32": "bf16 requested but no CUDA GPU is available: training in fp32 on the CPU"}[auto]
 
-# %% ../nbs/02_train.ipynb #be01a055
+# %% ../nbs/02_train.ipynb #4e6b17f8
 def _check_output_dir(path):
     "Create `path` and make sure it is writable, before any training time is spent."
     path = Path(path)
@@ -135,7 +135,7 @@ def _run_processor(cfg):
     "The model's processor with the run's pixel budget."
     return set_pixel_budget(load_processor(cfg.model_name), cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
 
-# %% ../nbs/02_train.ipynb #6c5818b3
+# %% ../nbs/02_train.ipynb #e076872f
 def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     "The data doctor's `DataReport` of `files`; raises the first bad record unless `cfg.skip_bad_samples`."
     rep = check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only,
@@ -177,7 +177,7 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool, trains_vis
         use_cpu=multi_cpu,  # ...and only with use_cpu does accelerate make it MULTI_CPU (DDP), not N unrelated runs
         ddp_find_unused_parameters=trains_vision)  # a text-only batch leaves trainable vision weights without gradients
 
-# %% ../nbs/02_train.ipynb #0251b2e8
+# %% ../nbs/02_train.ipynb #baf2fb46
 from transformers import Trainer, set_seed
 
 class VLTrainer(Trainer):
@@ -208,7 +208,7 @@ class VLTrainer(Trainer):
         for g in groups: opt.add_param_group(g)
         return opt
 
-# %% ../nbs/02_train.ipynb #043da835
+# %% ../nbs/02_train.ipynb #f96bc06b
 @patch
 def planned_padding_efficiency(self:VLTrainer):
     "Real tokens / padded batch tokens of one epoch of this trainer's training batches (before any are built)."
@@ -217,7 +217,7 @@ def planned_padding_efficiency(self:VLTrainer):
     order = list(self._get_train_sampler())
     return padding_efficiency([order[i:i + bs] for i in range(0, len(order), bs)], lengths)
 
-# %% ../nbs/02_train.ipynb #7bd44750
+# %% ../nbs/02_train.ipynb #57395c20
 def plot_losses(log_history, # `trainer.state.log_history`
                 path=None # Where to save the PNG (optional)
                ):
@@ -231,7 +231,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-# %% ../nbs/02_train.ipynb #2309beb9
+# %% ../nbs/02_train.ipynb #d1d88c82
 def _text(message): return "".join(p.get("text", "") for p in message["content"])
 
 def _tokens(text):
@@ -260,14 +260,14 @@ def generation_scores(predictions, references):
     n = max(1, len(references))
     return dict(exact_match=em / n, token_f1=f1 / n, rouge_l=rl / n)
 
-# %% ../nbs/02_train.ipynb #9decf08d
+# %% ../nbs/02_train.ipynb #385653f9
 from transformers import TrainerCallback
 
-def _answer(model, processor, convs, max_new_tokens, batch_size=8):
+def _answer(model, processor, convs, max_new_tokens, batch_size=8, **generate_kwargs):
     "The model's replies to the last turn of each conversation (eval mode for the call)."
     was_training = model.training
     model.eval()
-    try: return generate_replies(model, processor, [(c.messages[:-1], c.images) for c in convs], batch_size, max_new_tokens)
+    try: return generate_replies(model, processor, [(c.messages[:-1], c.images) for c in convs], batch_size, max_new_tokens, **generate_kwargs)
     finally: model.train(was_training)
 
 class GenerationEvalCallback(TrainerCallback):
@@ -289,7 +289,7 @@ def _add_evaluation_callbacks(trainer, cfg, processor, val_rep):
         trainer.add_callback(GenerationEvalCallback(trainer, processor, val_rep.kept()[0][:n], cfg.max_new_tokens))
     if cfg.early_stopping_patience: trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
 
-# %% ../nbs/02_train.ipynb #cafb34b1
+# %% ../nbs/02_train.ipynb #2086a764
 def _thumbnail(path, size=160):
     "An image as a base64 PNG data URL, at most `size` pixels on its longer side."
     import base64, io as _io
@@ -304,7 +304,7 @@ def write_report(rows, scores, log_history, path, title="qwenvl_nb run"):
     esc = lambda t: html.escape(str(t) if len(str(t)) <= 200 else str(t)[:200] + "…")  # a base model can ramble
     ok = lambda a, r: "ok" if _tokens(a) == _tokens(r) else "miss"
     cards = "".join(
-        f'<div class="card">{"".join(f"<img src={chr(34)}{_thumbnail(i)}{chr(34)}>" for i in r["images"])}'
+        f'<div class="card">{"".join(f"<img src={_thumbnail(i)!r}>" for i in r["images"])}'
         f'<p class="q">{esc(r["question"]) or "<i>(no question)</i>"}</p><p>reference: <b>{esc(r["reference"])}</b></p>'
         f'<p class="{ok(r["base"], r["reference"])}">base: {esc(r["base"])}</p>'
         f'<p class="{ok(r["finetuned"], r["reference"])}">fine-tuned: {esc(r["finetuned"])}</p></div>' for r in rows[:48])
@@ -318,7 +318,7 @@ def write_report(rows, scores, log_history, path, title="qwenvl_nb run"):
     Path(path).write_text(page, encoding="utf-8")
     return path
 
-# %% ../nbs/02_train.ipynb #06055a7b
+# %% ../nbs/02_train.ipynb #9ef444f1
 def final_generation(model, processor, convs, out, log_history=(), max_new_tokens=64, batch_size=8):
     "Answer `convs` with the fine-tuned model and with its base (adapter off); write predictions, scores and report.html."
     tuned = _answer(model, processor, convs, max_new_tokens, batch_size)
@@ -333,7 +333,7 @@ def final_generation(model, processor, convs, out, log_history=(), max_new_token
     write_report(rows, scores, list(log_history), out/"report.html")
     return {f"final_{who}_{k}": v for who, sc in scores.items() for k, v in sc.items()}
 
-# %% ../nbs/02_train.ipynb #0131e570
+# %% ../nbs/02_train.ipynb #e6614b9e
 def latest_checkpoint(output_dir):
     "The newest complete `checkpoint-N` in `output_dir`: its trainer state (written last) parses and its adapter exists."
     ckpts = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1, reverse=True)
@@ -360,7 +360,7 @@ def run_summary(trainer, metrics, out):
     lines.append(f"  in {out}/: " + ", ".join(files))
     return "\n".join(lines)
 
-# %% ../nbs/02_train.ipynb #1c83fcd6
+# %% ../nbs/02_train.ipynb #dabcc9f0
 @dataclass
 class TrainResult:
     "What `train` returns: where the run wrote its files, its metrics and log, the trained model and processor."
@@ -370,7 +370,7 @@ class TrainResult:
     model: object = field(repr=False)
     processor: object = field(repr=False)
 
-# %% ../nbs/02_train.ipynb #500c21ae
+# %% ../nbs/02_train.ipynb #0b7e76e9
 def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
@@ -390,7 +390,7 @@ def _save_run(trainer, processor, cfg, precision, metrics):
     (out/"run_config.json").write_text(json.dumps(run, indent=2))
     plot_losses(trainer.state.log_history, out/"loss.png")
 
-# %% ../nbs/02_train.ipynb #c1535ed0
+# %% ../nbs/02_train.ipynb #bcb88096
 def _gradient_checkpointing(cfg):
     "On for real models unless turned off; off for tiny ones unless turned on."
     return cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else cfg.model_name not in TINY_MODELS
@@ -407,7 +407,7 @@ def _resume_point(cfg):
     print(f"qwenvl-train: resuming from {ckpt}" if ckpt else f"qwenvl-train: no complete checkpoint in {cfg.output_dir}: starting fresh", file=sys.stderr)
     return ckpt
 
-# %% ../nbs/02_train.ipynb #00e2d6a9
+# %% ../nbs/02_train.ipynb #ee6afee9
 def train(cfg:TrainConfig):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
     files, out = _data_files(cfg), _check_output_dir(cfg.output_dir)
@@ -446,7 +446,7 @@ def train(cfg:TrainConfig):
     if trainer.is_world_process_zero(): print(run_summary(trainer, metrics, out))
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
-# %% ../nbs/02_train.ipynb #69429f67
+# %% ../nbs/02_train.ipynb #ac9957e6
 def _fail(prog, e):
     print(f"{prog}: error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -462,7 +462,7 @@ def predict(output_dir, # A training run's output folder
     if stream:
         from transformers import TextStreamer
         batch_size, generate_kwargs["streamer"] = 1, TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    preds = generate_replies(model, processor, [(c.messages[:-1], c.images) for c in convs], batch_size, max_new_tokens, **generate_kwargs)
+    preds = _answer(model, processor, convs, max_new_tokens, batch_size, **generate_kwargs)
     return [dict(source=c.source, question=_text(c.messages[-2]), reference=_text(c.messages[-1]), prediction=p) for c, p in zip(convs, preds)]
 
 def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=3, max_new_tokens:int=16):
@@ -471,7 +471,7 @@ def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=
     for r in rows: print(f"{Path(r['source']).name}  Q: {r['question']!r}  reference: {r['reference']!r}  answer: {r['prediction']!r}")
     return rows
 
-# %% ../nbs/02_train.ipynb #e84fb614
+# %% ../nbs/02_train.ipynb #b840c72d
 def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/)
                  data_file:str, # A data file (.jsonl or .json) in any supported format
                  dataset_dir:str=".", # Folder that the data file and relative image paths are relative to
@@ -493,7 +493,7 @@ def predict_main(argv=None):
     "The `qwenvl-predict` command (its flags are `predict_cli`'s parameters)."
     run_cli(predict_cli, "qwenvl-predict", argv)
 
-# %% ../nbs/02_train.ipynb #d5c77906
+# %% ../nbs/02_train.ipynb #c84e6017
 def _default(f):
     "The default value of dataclass field `f`."
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -517,7 +517,7 @@ def train_command(cfg:TrainConfig, program:str="qwenvl-train"):
     "The argument list that makes `program` rebuild `cfg`: only fields that differ from their defaults."
     return [program, *config_args({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != _default(f)})]
 
-# %% ../nbs/02_train.ipynb #08c7a462
+# %% ../nbs/02_train.ipynb #422fcd6b
 def _parser(prog):
     "transformers' dataclass-to-argparse mapping, one group per part of the config, defaults shown."
     import argparse, copy, types, typing
@@ -541,7 +541,7 @@ def _read_settings(path):
     if not isinstance(values, dict): raise ValueError("expected a mapping of setting: value")
     return values
 
-# %% ../nbs/02_train.ipynb #af78ffc0
+# %% ../nbs/02_train.ipynb #c66d1922
 def parse_args(argv=None, prog="qwenvl-train"):
     "A `TrainConfig` from command-line arguments (`sys.argv` when `argv` is None), over the `--config` file's settings."
     argv, parser = list(sys.argv[1:] if argv is None else argv), _parser(prog)
@@ -560,7 +560,7 @@ def main(argv=None):
     try: train(cfg)
     except (DataError, FileNotFoundError) as e: _fail("qwenvl-train", e)
 
-# %% ../nbs/02_train.ipynb #9ef302db
+# %% ../nbs/02_train.ipynb #c2d167cc
 def check_main(argv=None):
     "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags."
     cfg = parse_args(argv, prog="qwenvl-check")
@@ -573,5 +573,5 @@ def check_main(argv=None):
     print(f"qwenvl-check: report {json_path}, histogram {png_path}")
     sys.exit(0 if rep.ok(cfg.skip_bad_samples) else 1)
 
-# %% ../nbs/02_train.ipynb #8862df3d
+# %% ../nbs/02_train.ipynb #25b38145
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
