@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from qwenvl_nb.data import (check_data, ConversationDataset, VLCollator, TokenBudgetBatchSampler, padding_efficiency)
+from qwenvl_nb.doctor import check_data
+from qwenvl_nb.encode import ConversationDataset, VLCollator, TokenBudgetBatchSampler, padding_efficiency
 from qwenvl_nb.model import build_tiny, add_lora
 
 

@@ -57,7 +57,8 @@ def batches(processor, grouped, n=8, tokens=2048):
     "n single-sample batches of mixed lengths (an image at the full budget plus text), in random or length-grouped order."
     import random
     from PIL import Image
-    from qwenvl_nb.data import record_to_conversation, encode_conversation, VLCollator
+    from qwenvl_nb.data import record_to_conversation
+    from qwenvl_nb.encode import encode_conversation, VLCollator
     rng, side = random.Random(0), int((processor.image_processor.size["longest_edge"]) ** 0.5)
     samples = []
     for i in range(n):

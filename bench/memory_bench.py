@@ -43,7 +43,8 @@ def run_mode(path, mode, steps):
     import torch
     from PIL import Image
     from qwenvl_nb.model import load_model, load_processor, add_lora
-    from qwenvl_nb.data import record_to_conversation, encode_conversation, VLCollator
+    from qwenvl_nb.data import record_to_conversation
+    from qwenvl_nb.encode import encode_conversation, VLCollator
     torch.manual_seed(0)
     base = _rss_mib()
     model = load_model(path, quantization="4bit" if mode == "qlora-4bit" else "none", dtype="fp32")

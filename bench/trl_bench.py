@@ -72,7 +72,8 @@ def run_trl(model, data, args):
     from peft import LoraConfig
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import SFTConfig, SFTTrainer
-    from qwenvl_nb.data import read_conversations, load_image
+    from qwenvl_nb.data import read_conversations
+    from qwenvl_nb.vision import load_image
     convs = read_conversations("train.jsonl", data)
     ds = Dataset.from_list([{"messages": [{"role": m["role"], "content": m["content"]} for m in c.messages],
                              "images": [load_image(p) for p in c.images]} for c in convs])
@@ -109,7 +110,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         n_params = build_model(f"{d}/model", args.size)
         make_dataset(f"{d}/data", args.samples, args.size)
-        from qwenvl_nb.data import check_data
+        from qwenvl_nb.doctor import check_data
         from qwenvl_nb.model import load_processor
         tokens = sum(p.length for p in check_data("train.jsonl", f"{d}/data", load_processor(f"{d}/model")).plans)
         results = {r: [] for r in runs}

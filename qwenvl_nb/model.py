@@ -19,7 +19,9 @@ from fastcore.meta import delegates
 from fastcore.script import anno_parser
 from PIL import Image
 
-from .data import build_tiny_processor, chat_messages, load_image
+from .data import chat_messages
+from .vision import load_image
+from .encode import build_tiny_processor
 
 # bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise, not a problem
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)

@@ -20,7 +20,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def test_there_is_something_to_test():
-    assert [p.name for p in NBS][:4] == ["00_data.ipynb", "01_model.ipynb", "02_train.ipynb", "03_azure.ipynb"]
+    names = [p.name for p in NBS]
+    assert {"00_data.ipynb", "01_model.ipynb", "02b_train.ipynb", "03_azure.ipynb", "index.ipynb"} <= set(names), names
     assert WORKSHOPS, "no workshop notebooks in vm/ or aml/"
 
 
