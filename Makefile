@@ -10,14 +10,14 @@ DEMO_OUT ?= outputs/demo
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test bench install export readme clean
+.PHONY: demo test lab bench install export readme clean
 
 # Re-install when the project's dependencies change; the stamp records what was installed.
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev,qlora,azure]"
+	$(BIN)/python -m pip install -q -e ".[dev,qlora,azure,notebook]"
 	$(BIN)/python -c "import torch, torchvision, transformers, peft; print('installed: torch', torch.__version__, '| torchvision', torchvision.__version__, '| transformers', transformers.__version__, '| peft', peft.__version__)"
 	touch $@
 
@@ -30,8 +30,14 @@ demo: install
 	  --bf16 --save-strategy epoch --eval-strategy epoch
 	$(BIN)/python -c "from qwenvl_nb.train import preview_answers; preview_answers('$(DEMO_OUT)', 'dataset', 'validation.jsonl', n=5)"
 
+# Each notebook runs through `nbdev-test` (one pytest item each), two at a time on two cores (one thread each).
+WORKERS ?= 2
 test: install
-	FLAGS="$(FLAGS)" $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	FLAGS="$(FLAGS)" OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -p no:cacheprovider -n $(WORKERS) tests
+
+# Jupyter Lab in the repository, on the chapters (nbs/) and workshops (vm/, aml/)
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=. nbs/index.ipynb
 
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
