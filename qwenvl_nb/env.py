@@ -7,7 +7,7 @@ __all__ = ['CUDA_MIN_DRIVER', 'PACKAGES', 'version_tuple', 'min_driver', 'probe_
            'EnvReport', 'probe_env', 'env_problem', 'run_paths', 'data_problem', 'memory_preflight', 'check_data_step',
            'doctor_env', 'main']
 
-# %% ../nbs/03a_env.ipynb #da13224c
+# %% ../nbs/03a_env.ipynb #b7bad394
 import argparse, dataclasses, importlib, json, os, platform, re, subprocess, sys, tempfile, warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,18 +16,20 @@ from pathlib import Path
 from fastcore.basics import patch
 from fastcore.imports import IN_NOTEBOOK
 
-# %% ../nbs/03a_env.ipynb #48b34fd2
+# %% ../nbs/03a_env.ipynb #34ff30f4
 CUDA_MIN_DRIVER = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}  # oldest Linux driver per CUDA major (minor version compatibility)
 _BUILDS = {11: "cu118", 12: "cu126", 13: "cu130"}  # a torch build per CUDA major on https://download.pytorch.org/whl/<build>
 
-def version_tuple(v:str): return tuple(int(x) for x in re.findall(r"\d+", v))
+def version_tuple(v:str):
+    "A version as a tuple of numbers, for comparing: '550.144.06' -> (550, 144, 6)."
+    return tuple(int(x) for x in re.findall(r"\d+", v))
 
 def min_driver(cuda:str|None # torch.version.cuda, e.g. "12.6"; None for a CPU build
               ):
     "The oldest NVIDIA driver (Linux) that runs a torch build for CUDA `cuda`; None when there is nothing to check."
     return CUDA_MIN_DRIVER.get(int(cuda.split(".")[0])) if cuda else None
 
-# %% ../nbs/03a_env.ipynb #21ff6884
+# %% ../nbs/03a_env.ipynb #58c029a5
 def _driver_from_proc(text:str):
     "The driver version in the text of /proc/driver/nvidia/version."
     m = re.search(r"Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)", text)
@@ -62,7 +64,7 @@ def package_version(name:str):
     try: return metadata.version(name)
     except metadata.PackageNotFoundError: return None
 
-# %% ../nbs/03a_env.ipynb #044cdca5
+# %% ../nbs/03a_env.ipynb #61994128
 @dataclass
 class EnvReport:
     "What this machine offers a training run: the probes' answers."
@@ -82,7 +84,7 @@ def probe_env():
     return EnvReport(python=platform.python_version(), driver=probe_driver(), visible=os.environ.get("CUDA_VISIBLE_DEVICES"),
                      packages={p: package_version(p) for p in PACKAGES}, **(probe_torch() or {}))
 
-# %% ../nbs/03a_env.ipynb #906af740
+# %% ../nbs/03a_env.ipynb #4724a72d
 @patch
 def __str__(self:EnvReport):
     "The report as aligned `name  value` lines."
@@ -95,7 +97,7 @@ def __str__(self:EnvReport):
             *((p, v or ("not installed (attention: sdpa)" if p == "flash-attn" else "not installed")) for p, v in self.packages.items())]
     return "\n".join(f"  {k:<13}{v}" for k, v in rows)
 
-# %% ../nbs/03a_env.ipynb #20c07322
+# %% ../nbs/03a_env.ipynb #d1928d06
 def _arch_ok(cap:tuple, arches:tuple):
     "Whether torch compiled for `arches` (sm_XY cubins, compute_XY PTX) runs on a GPU of compute capability `cap`."
     n = cap[0] * 10 + cap[1]
@@ -113,7 +115,7 @@ def _driver_fix(driver:str):
     if not fits: return "update the driver"
     return f"install torch built for CUDA {max(fits)}.x (--index-url https://download.pytorch.org/whl/{_BUILDS[max(fits)]}) or update the driver"
 
-# %% ../nbs/03a_env.ipynb #406c2092
+# %% ../nbs/03a_env.ipynb #755c32b8
 def env_problem(rep:EnvReport,
                 need_gpu:str|None=None, # Why the run needs a CUDA GPU ("--require-gpu", "--quantization 4bit ..."), or None
                 quantization:str="none", attn:str="auto"): # The run's --quantization and --attn-implementation
@@ -139,7 +141,7 @@ def env_problem(rep:EnvReport,
     if attn == "flash_attention_2" and not rep.packages.get("flash-attn"):
         return "--attn-implementation flash_attention_2 needs flash-attn, which is not installed (pip install flash-attn, or use sdpa)"
 
-# %% ../nbs/03a_env.ipynb #158a3047
+# %% ../nbs/03a_env.ipynb #4c1a35b4
 def run_paths(cfg, # A TrainConfig
               mounts:dict|None=None): # {datastore URI: local folder} of a job
     "The data paths a run reads, as (kind, path): --dataset-dir, each data file, each folder the job mounts."
@@ -154,7 +156,7 @@ def data_problem(paths): # (kind, path) pairs, as `run_paths` gives them
         if p.is_dir() and next(p.iterdir(), None) is None: return f"data {kind} {p}: empty"
         if p.is_file() and p.stat().st_size == 0: return f"data {kind} {p}: empty"
 
-# %% ../nbs/03a_env.ipynb #41b5dcac
+# %% ../nbs/03a_env.ipynb #17705f8a
 def memory_preflight(cfg, rep:EnvReport):
     "The scale chapter's memory verdict for `cfg` on this machine's smallest GPU; None while `qwenvl_nb.scale.memory_preflight` does not exist."
     try: scale = importlib.import_module("qwenvl_nb.scale")
@@ -164,7 +166,7 @@ def memory_preflight(cfg, rep:EnvReport):
     check = getattr(scale, "memory_preflight", None)
     return check(cfg, gpu_memory=min((b for _, b, _ in rep.gpus), default=None)) if check else None
 
-# %% ../nbs/03a_env.ipynb #13e94614
+# %% ../nbs/03a_env.ipynb #a762d530
 def _parser():
     p = argparse.ArgumentParser(prog="qwenvl-doctor-env", allow_abbrev=False,
         description="Check that this machine can run a qwenvl-train run: torch, CUDA build, NVIDIA driver, GPUs, packages; with the "
@@ -187,7 +189,7 @@ def _job_mounts():
     try: return json.loads(os.environ.get(MOUNTS_VAR) or "{}")
     except json.JSONDecodeError as e: raise ValueError(f"{MOUNTS_VAR}: not JSON ({e})") from None
 
-# %% ../nbs/03a_env.ipynb #80387dff
+# %% ../nbs/03a_env.ipynb #d79a812b
 def check_data_step(cfg, report_dir):
     "The data doctor (`qwenvl-check`) with `cfg`'s flags; rank 0 writes its report to `report_dir`, other ranks to a scratch folder. Its exit code."
     from qwenvl_nb.config import train_command
@@ -230,5 +232,5 @@ def main(argv=None):
     "The `qwenvl-doctor-env` command."
     sys.exit(doctor_env(argv))
 
-# %% ../nbs/03a_env.ipynb #bff78265
+# %% ../nbs/03a_env.ipynb #ffd16ae0
 if __name__ == "__main__" and not IN_NOTEBOOK: main()
