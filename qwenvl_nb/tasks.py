@@ -18,7 +18,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from .data import DataError, Conversation, image_size
+from .data import DataError, Conversation, box_tag
+from .vision import image_size
 
 # %% ../nbs/00c_tasks.ipynb #1278b7d2
 def answer_tokens(text:str):
@@ -228,8 +229,6 @@ class BoxSpace:
         return [v * full / lim for v, lim, full in zip(numbers, (lx, ly) * 2, (w, h) * 2)]
 
 # %% ../nbs/00c_tasks.ipynb #a8bb94da
-def _num(v): return int(v) if float(v).is_integer() else float(v)
-
 def _qwen2_box(numbers, label=None):
     x1, y1, x2, y2 = numbers
     ref = f"<|object_ref_start|>{label}<|object_ref_end|>" if label else ""
@@ -241,7 +240,7 @@ def format_boxes(boxes, # Dicts with `bbox` (original pixels) and an optional `l
                  space:BoxSpace):
     "The reply that states `boxes` in `space`'s convention."
     if space.convention == "ref_box_1000": return "".join(_qwen2_box(space.to_model(b["bbox"]), b.get("label")) for b in boxes)
-    if space.convention == "pixels": return "\n".join(_pixel_tag(b["bbox"], b.get("label")) for b in boxes)
+    if space.convention == "pixels": return "\n".join(box_tag(b["bbox"], b.get("label")) for b in boxes)
     return json.dumps([_json_box(space.to_model(b["bbox"]), b.get("label")) for b in boxes], ensure_ascii=False)
 
 # %% ../nbs/00c_tasks.ipynb #0e1bc98f
@@ -279,10 +278,6 @@ def parse_boxes(text:str, space:BoxSpace):
 
 # %% ../nbs/00c_tasks.ipynb #4a809d72
 _TAG = re.compile(r"(?:<ref>(?P<label>.*?)</ref>\s*)?<box>(?P<body>.*?)</box>", re.S)
-
-def _pixel_tag(bbox, label=None):
-    body = "[" + ", ".join(str(_num(v)) for v in bbox) + "]"
-    return (f"<ref>{label}</ref>" if label else "") + f"<box>{body}</box>"
 
 def check_box(bbox, size, where:str=""):
     "`bbox` as 4 floats, or a `DataError` when it is not 4 numbers, has swapped corners or no area, or leaves the `size` (w, h) image."
