@@ -17,6 +17,7 @@ from fastcore.basics import patch
 # %% ../nbs/00d_doctor.ipynb #ebea6bb9
 from .data import DataError, read_dataset
 from .vision import load_image
+from .tasks import apply_box_convention
 from .encode import plan_sample, fit_sample, _COLOURS, _SHAPES, _COUNTS, _EN_Q, _ZH_Q, _SYSTEMS
 
 # %% ../nbs/00d_doctor.ipynb #1404e54e
@@ -70,6 +71,7 @@ def check_data(files, dataset_dir, processor,
         try:
             if decode_images:
                 for im in c.images: load_image(im, c.source, max_px)
+            c = apply_box_convention(c, processor)  # boxes in the family's convention, checked against the image
             plans.append(plan_sample(processor, c, last_turn_only)); convs.append(c)
         except DataError as e: errors.append(str(e))
         except ValueError as e: errors.append(f"{c.source}: {e}")  # a template whose labels cannot be derived

@@ -20,6 +20,7 @@ from .data import read_conversations, DataError
 from .vision import set_pixel_budget, load_image
 from .encode import ConversationDataset, VLCollator, TokenBudgetBatchSampler, padding_efficiency
 from .doctor import check_data
+from .tasks import greater_is_better
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
                              load_finetuned, generate_replies, resolve_dtype, run_cli, TINY_MODELS)
 from .config import *
@@ -72,13 +73,11 @@ def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
 
 def _world_size(): return int(os.environ.get("WORLD_SIZE", "1"))
 
-_BEST = {"eval_loss": ("eval_loss", False), "exact_match": ("eval_exact_match", True), "token_f1": ("eval_token_f1", True)}
-
 def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool, trains_vision:bool=False):
     "transformers `TrainingArguments` for `cfg`."
     from transformers import TrainingArguments
-    if cfg.metric_for_best_model not in _BEST: raise ValueError(f"metric_for_best_model {cfg.metric_for_best_model!r}: expected one of {', '.join(_BEST)}")
-    best, greater = _BEST[cfg.metric_for_best_model]
+    best = best_metric(cfg)  # any metric of the tasks chapter; the evaluation callback adds it as eval_<name>
+    best, greater = (best if best == "eval_loss" else f"eval_{best}"), greater_is_better(best)
     report = [("mlflow" if r.strip() == "azure_ml" else r.strip()) for r in cfg.report_to.split(",")]  # Azure ML tracks through MLflow
     multi_cpu = _world_size() > 1 and not torch.cuda.is_available()
     return TrainingArguments(
@@ -156,9 +155,10 @@ def run_summary(trainer, metrics, out):
     lines = [f"qwenvl-train: done: {st.global_step} steps in {secs:,.1f} s, {metrics.get('train_samples_per_second', 0):,.1f} samples/s, "
              f"{tokens / secs:,.0f} tokens/s; peak memory {peak:,.0f} MiB RSS{cuda}"]
     if "eval_loss" in metrics: lines.append(f"  validation loss {metrics['eval_loss']:.3f}")
-    if "final_finetuned_exact_match" in metrics:
+    final = [k.removeprefix("final_finetuned_") for k in metrics if k.startswith("final_finetuned_")]
+    if final:
         lines.append("  validation answers, base -> fine-tuned: " + ", ".join(
-            f"{k} {metrics[f'final_base_{k}']:.3f} -> {metrics[f'final_finetuned_{k}']:.3f}" for k in ("exact_match", "token_f1", "rouge_l")))
+            f"{k} {metrics[f'final_base_{k}']:.3f} -> {metrics[f'final_finetuned_{k}']:.3f}" for k in final))
     files = [f for f in ("adapter_model.safetensors", "processor", "loss.png", "report.html", "predictions.jsonl", "all_results.json", "data_check.json") if (Path(out)/f).exists()]
     lines.append(f"  in {out}/: " + ", ".join(files))
     return "\n".join(lines)
@@ -244,7 +244,7 @@ def train(cfg:TrainConfig):
         if val_rep: metrics |= trainer.evaluate()
         if val_rep and cfg.final_generation and trainer.is_world_process_zero():
             metrics |= final_generation(trainer.model, processor, val_rep.kept()[0], out, trainer.state.log_history,
-                                        cfg.max_new_tokens, cfg.per_device_eval_batch_size)
+                                        answer_length(cfg), cfg.per_device_eval_batch_size, eval_metrics(cfg))
         _save_run(trainer, processor, cfg, precision, metrics)
     if trainer.is_world_process_zero(): print(run_summary(trainer, metrics, out))
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
