@@ -26,7 +26,7 @@ from .encode import plan_sample, fit_sample, encode_conversation, VLCollator, _C
 from .doctor import DataReport, _duplicates, _stats
 from .model import generate_replies
 from .config import TrainConfig
-from .evaluate import generation_scores, plot_losses, _thumbnail
+from .evaluate import generation_scores, plot_losses, _thumbnail, _text
 
 # %% ../nbs/02b_dpo.ipynb #84800fff
 def _reply_text(value, where, name):
@@ -257,11 +257,11 @@ class PreferenceTrainer(Trainer):
 @patch
 def _record(self:PreferenceTrainer, c, r, rc, rr, nll):
     "Keep TRL's metrics, per pair, for the next log: rewards (β × log-ratio), their accuracy and margin, log-probabilities."
-    g = self.accelerator.gather_for_metrics
+    g = self.accelerator.gather_for_metrics  # per pair: the evaluation's last batch is not counted twice
     rew_c, rew_r = g(self.beta * (c - rc)), g(self.beta * (r - rr))
     m = self._metrics["train" if self.model.training else "eval"]
     for k, v in {"rewards/chosen": rew_c, "rewards/rejected": rew_r, "rewards/accuracies": (rew_c > rew_r).float(),
-                 "rewards/margins": rew_c - rew_r, "logps/chosen": g(c), "logps/rejected": g(r), "nll/chosen": g(nll[None])}.items():
+                 "rewards/margins": rew_c - rew_r, "logps/chosen": g(c), "logps/rejected": g(r), "nll/chosen": self.accelerator.gather(nll[None])}.items():
         m[k] += v.tolist()
 
 @patch
@@ -356,8 +356,6 @@ def write_preference_report(rows, scores, log_history, path, title="qwenvl_nb pr
     return path
 
 # %% ../nbs/02b_dpo.ipynb #a53b8040
-def _text(message): return "".join(p.get("text", "") for p in message["content"])
-
 def final_preference_report(model, processor, pairs, out, log_history=(), beta:float=0.1, max_new_tokens:int=64, batch_size:int=8):
     "Score `pairs` with the fine-tuned model and its base, answer their prompts with both; write preferences.jsonl, eval_preference.json, rewards.png, report.html."
     tuned, base = pair_logps(model, processor, pairs, batch_size)
