@@ -94,6 +94,11 @@ class TrainConfig:
     report_to: str = _opt("none", "none, wandb, mlflow, tensorboard, azure_ml (MLflow), all; comma-separated", "checkpoints and logging")
     run_name: Optional[str] = _opt(None, "the run's name in the loggers", "checkpoints and logging")
     logging_steps: int = _opt(1, "log every this many steps", "checkpoints and logging")
+    # preference tuning (the DPO chapter)
+    method: Literal["sft", "dpo"] = _opt("sft", "sft: learn the answers; dpo: learn to prefer chosen over rejected replies (preference records)", "preference")
+    dpo_beta: float = _opt(0.1, "DPO's β: how far the tuned model may move from the base (smaller: further); IPO's τ", "preference")
+    dpo_loss: Literal["sigmoid", "ipo"] = _opt("sigmoid", "sigmoid (DPO) or ipo (squared, per-token log-ratios)", "preference")
+    dpo_sft_weight: float = _opt(0.0, "add this weight × the chosen replies' NLL per token to the preference loss (SFT+DPO mixing; 0: off)", "preference")
 
 # %% ../nbs/02_config.ipynb #3f180b7f
 def resolve_precision(bf16:bool):
