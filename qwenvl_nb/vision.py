@@ -5,17 +5,18 @@
 # %% auto #0
 __all__ = ['load_image', 'image_size', 'token_pixels', 'set_pixel_budget', 'image_tokens']
 
-# %% ../nbs/00a_vision.ipynb #3d31b739
-import warnings
+# %% ../nbs/00a_vision.ipynb #ba0ddbc8
+import io, re, warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-# %% ../nbs/00a_vision.ipynb #5efebb7e
-from .data import DataError
+# %% ../nbs/00a_vision.ipynb #d021c50e
+from .data import DataError, ImageData
 
-# %% ../nbs/00a_vision.ipynb #f0b30519
+# %% ../nbs/00a_vision.ipynb #32aeb21a
 def _to_rgb(im):
     "`im` as 8-bit RGB: transparency onto white, 16-bit and float grayscale scaled."
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
@@ -31,32 +32,66 @@ def _orientation(im):
     if im.format == "PNG" and "exif" not in im.info: return 1
     return im.getexif().get(0x0112, 1)
 
-def load_image(path, source="", max_pixels=None):
-    "The image at `path` as 8-bit RGB, EXIF orientation applied; JPEGs far above `max_pixels` are decoded at a reduced scale."
+# %% ../nbs/00a_vision.ipynb #18cdc11a
+def _opened(src):
+    "A context giving the PIL image of `src` (a path, encoded bytes, an `ImageData` or a PIL image), its header read, its pixels not yet."
+    if isinstance(src, ImageData): src = src.read()
+    if isinstance(src, Image.Image): return nullcontext(src)  # the caller's image: never closed here
+    return Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
+
+def _too_large(source, label, pixels, size=None):
+    limit = Image.MAX_IMAGE_PIXELS
+    return DataError(f"{source}: image: too large: {label} is {f'{size[0]}x{size[1]} = ' if size else ''}{pixels:,} pixels, "
+                     f"above Pillow's decompression-bomb limit of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS)")
+
+def _check_size(im, source, label):
+    "Refuse what Pillow would refuse or warn about when decoding (more than `Image.MAX_IMAGE_PIXELS`), from the header."
+    w, h = im.size
+    if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS: raise _too_large(source, label, w * h, (w, h))
+    if w == 0 or h == 0: raise DataError(f"{source}: image: zero-size image {label}")
+
+def _bomb(e, source, label):
+    "The `DataError` of Pillow's own decompression-bomb error (raised while reading the header, above twice the limit)."
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    return _too_large(source, label, int(m.group(1))) if m else DataError(f"{source}: image: too large: {label}: {e}")
+
+# %% ../nbs/00a_vision.ipynb #f184fbfd
+def _unreadable(e, source, label):
+    return DataError(f"{source}: image: cannot read {label}: {re.sub(r' <_io.BytesIO object at 0x[0-9a-f]+>', '', str(e))}")
+
+def load_image(src, source="", max_pixels=None):
+    "The image `src` (a path, encoded bytes, an `ImageData` or a PIL image) as 8-bit RGB, EXIF orientation applied; JPEGs far above `max_pixels` are decoded at a reduced scale."
+    label = str(src) if isinstance(src, (str, Path, ImageData)) else f"<{type(src).__name__}>"
+    source = source or label
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # `_check_size` refuses what it warns about
+            with _opened(src) as im:
+                _check_size(im, source, label)
                 if max_pixels and im.width * im.height > 4 * max_pixels:
                     scale = (max_pixels / (im.width * im.height)) ** 0.5 * 2  # keep 2x the budget for a clean resize
                     im.draft("RGB", (int(im.width * scale), int(im.height * scale)))
                 if _orientation(im) != 1: im = ImageOps.exif_transpose(im)
                 im.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"{source or path}: image: too large ({e})") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"{source or path}: image: cannot read {path}: {e}") from None
-    return _to_rgb(im)
+                return _to_rgb(im)
+    except DataError: raise
+    except Image.DecompressionBombError as e: raise _bomb(e, source, label) from None
+    except (OSError, ValueError, SyntaxError) as e: raise _unreadable(e, source, label) from None
 
-# %% ../nbs/00a_vision.ipynb #ab218a59
-def image_size(path, source=""):
-    "`(width, height)` of the image at `path` as displayed (EXIF rotation applied), from its header only."
+# %% ../nbs/00a_vision.ipynb #853b9c02
+def image_size(src, source=""):
+    "`(width, height)` of the image `src` as displayed (EXIF rotation applied), from its header only; what Pillow would refuse is a `DataError`."
+    label = str(src) if isinstance(src, (str, Path, ImageData)) else f"<{type(src).__name__}>"
+    source = source or label
     try:
-        with Image.open(path) as im:
-            (w, h), rotated = im.size, _orientation(im) in (5, 6, 7, 8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DataError(f"{source or path}: image: cannot read {path}: {e}") from None
-    if w == 0 or h == 0: raise DataError(f"{source or path}: image: zero-size image {path}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _opened(src) as im:
+                _check_size(im, source, label)
+                (w, h), rotated = im.size, _orientation(im) in (5, 6, 7, 8)
+    except DataError: raise
+    except Image.DecompressionBombError as e: raise _bomb(e, source, label) from None
+    except (OSError, ValueError, SyntaxError) as e: raise _unreadable(e, source, label) from None
     return (h, w) if rotated else (w, h)
 
 # %% ../nbs/00a_vision.ipynb #68ff1359
