@@ -7,7 +7,7 @@ __all__ = ['MAX_RECORD_BYTES', 'MAX_IMAGE_BYTES', 'NO_VIDEO', 'DataError', 'data
            'chat_messages', 'ImageData', 'uri_resolver', 'record_to_conversation', 'fetch_image', 'HFDataset',
            'load_hf_dataset', 'iter_dataset', 'DatasetRead', 'read_dataset', 'read_conversations']
 
-# %% ../nbs/00_data.ipynb #cf2df1be
+# %% ../nbs/00_data.ipynb #c0a6ca9c
 import base64, binascii, codecs, hashlib, json, os, re, urllib.error, urllib.parse, urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ def data_error(where, field=None, msg=""):
     "A `DataError` whose message reads `where: field: msg`."
     return DataError(f"{where}: {field + ': ' if field else ''}{msg}")
 
-# %% ../nbs/00_data.ipynb #58d9aaea
+# %% ../nbs/00_data.ipynb #1a504ce8
 MAX_RECORD_BYTES = 64 * 2**20  # the largest record read: one line of a .jsonl file, one item of a .json array
 
 def _no_duplicate_keys(pairs):
@@ -35,10 +35,11 @@ def _parse(text, where):
     try: obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as e: raise data_error(where, msg=f"invalid JSON ({e.msg}, column {e.colno})") from None
     except ValueError as e: raise data_error(where, msg=f"invalid JSON object: {e}") from None
+    except RecursionError: raise data_error(where, msg="invalid JSON (nested too deeply)") from None
     if not isinstance(obj, (dict, list)): raise data_error(where, msg=f"expected a JSON object, got {type(obj).__name__}")
     return obj
 
-# %% ../nbs/00_data.ipynb #ae5cf70c
+# %% ../nbs/00_data.ipynb #79007eaa
 def _jsonl_records(path):
     "`(where, object or DataError)` for each line of a JSON Lines file, one line in memory at a time."
     with open(path, "rb") as f:
@@ -56,7 +57,7 @@ def _jsonl_records(path):
             except DataError as e: obj = e
             yield where, obj if not isinstance(obj, list) else data_error(where, msg="expected a JSON object, got list")
 
-# %% ../nbs/00_data.ipynb #60e0a5e3
+# %% ../nbs/00_data.ipynb #12737042
 class _Window:
     "A file's text read in pieces: the window `buf`, the line and column where it starts; bytes that are not UTF-8 become lone surrogates."
     def __init__(self, f, chunk):
@@ -85,7 +86,7 @@ class _Window:
         line, nl = self.line + self.buf.count("\n", 0, pos), self.buf.rfind("\n", 0, pos)
         return f"line {line}, column {pos - nl + (self.col if nl < 0 else 0)}"
 
-# %% ../nbs/00_data.ipynb #f50c60bc
+# %% ../nbs/00_data.ipynb #1279ea90
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 def _array_item(w, dec, pos, where):
@@ -97,6 +98,7 @@ def _array_item(w, dec, pos, where):
         except json.JSONDecodeError as e:
             if w.eof: raise data_error(where, msg=f"invalid JSON ({e.msg}, {w.where(e.pos)})") from None
             if len(w.buf) - pos > MAX_RECORD_BYTES: raise data_error(where, msg=f"invalid JSON, or an item larger than {MAX_RECORD_BYTES // 2**20} MiB ({w.where(pos)})") from None
+        except RecursionError: raise data_error(where, msg=f"invalid JSON (nested too deeply, {w.where(pos)})") from None
         w.more(max(w.chunk, len(w.buf) - pos))  # the window doubles: an item is parsed O(1) times on average
     if m := _NOT_UTF8.search(w.buf, pos, end): return data_error(where, msg=f"not valid UTF-8 ({w.where(m.start())})"), end
     return (obj if isinstance(obj, dict) else data_error(where, msg=f"expected a JSON object, got {type(obj).__name__}")), end
@@ -124,14 +126,14 @@ def _json_array_records(path, chunk=2**20):
             yield where, obj
             w.drop(end); pos, i = 0, i + 1
 
-# %% ../nbs/00_data.ipynb #f6e94b9b
+# %% ../nbs/00_data.ipynb #6cd5cbd1
 def read_records(path):
     "Yield `(where, item)` for each record of a `.jsonl` or `.json` file; `item` is the object, or the `DataError` of a bad record."
     path = Path(path)
     if not path.is_file(): raise data_error(path, msg="file not found" if not path.exists() else "not a file")
     yield from (_json_array_records if path.suffix == ".json" else _jsonl_records)(path)
 
-# %% ../nbs/00_data.ipynb #b867bb5a
+# %% ../nbs/00_data.ipynb #c5eb4a6a
 @dataclass
 class Conversation:
     "One training sample: chat `messages` (images as placeholders, in order), its `images`, where it came from, its pixel budget."
@@ -167,7 +169,7 @@ def _field(obj, name, where, types=str, required=False):
         raise data_error(where, name, f"expected {want}, got {type(v).__name__}")
     return v
 
-# %% ../nbs/00_data.ipynb #6453697e
+# %% ../nbs/00_data.ipynb #3de839b3
 MAX_IMAGE_BYTES = 64 * 2**20  # the largest image read from a data: URI or a download
 
 class ImageData:
@@ -195,7 +197,7 @@ class _Ctx:
     origin: tuple|None = None  # (arrow-formatted dataset, row) of a Hugging Face dataset's record
     reparse: bool = False  # re-reading a row for its embedded images: other image values are not looked at
 
-# %% ../nbs/00_data.ipynb #6861b84d
+# %% ../nbs/00_data.ipynb #b12ce458
 def _is_pil(x): return type(x).__module__.startswith("PIL.") and hasattr(x, "size") and hasattr(x, "mode")
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -222,7 +224,7 @@ def _image_string(s, where, name, ctx):
         return Path(local)
     return Path(ctx.dataset_dir)/s  # an absolute path stays absolute
 
-# %% ../nbs/00_data.ipynb #ea279682
+# %% ../nbs/00_data.ipynb #58156087
 def _image_source(value, where, name, ctx):
     "One image of a record: a path or URI string, encoded bytes, a `datasets` Image value (`{bytes, path}`), or a PIL image."
     if ctx.reparse and not isinstance(value, (bytes, bytearray, dict)): return None
@@ -252,7 +254,7 @@ def uri_resolver(spec # A `{prefix: folder}` mapping, `"PREFIX=FOLDER"` strings,
         return None if p is None else Path(spec[p])/urllib.parse.unquote(uri[len(p):].lstrip("/"))
     return resolve
 
-# %% ../nbs/00_data.ipynb #e863a96b
+# %% ../nbs/00_data.ipynb #f3ea8764
 NO_VIDEO = "videos are not supported yet (this version trains on images and text)"
 _TAGS = re.compile(r"(<image>|<video>)")
 
@@ -293,7 +295,7 @@ def _content_parts(content, where, name, ctx, images):
     images += [None] * sum(p["type"] == "image" for p in parts)
     return parts
 
-# %% ../nbs/00_data.ipynb #5cf34756
+# %% ../nbs/00_data.ipynb #6e6d3add
 def _top_images(obj, where, ctx, names=("images",)):
     "The record's top-level image list (LLaMA-Factory, ms-swift, TRL), in order; videos are refused."
     for v in ("videos", "video"):
@@ -322,7 +324,7 @@ def _with_system(obj, msgs, fields, where):
     if msgs and msgs[0]["role"] == "system": raise data_error(where, "system", f"given twice: also as the first message ({fields[0]})")
     return [{"role": "system", "content": [{"type": "text", "text": system}]}] + msgs, ["system"] + fields
 
-# %% ../nbs/00_data.ipynb #28a1c468
+# %% ../nbs/00_data.ipynb #a40fc3cf
 def _seed_conversation(obj, where, ctx):
     answer = _field(obj, "answer", where, required=True)
     question, system = _field(obj, "question", where), _field(obj, "system", where)
@@ -334,7 +336,7 @@ def _seed_conversation(obj, where, ctx):
     if system is not None: msgs, fields = [{"role": "system", "content": [{"type": "text", "text": system}]}] + msgs, ["system"] + fields
     return Conversation(msgs, _fill(images, top, where), where, _image_kwargs(obj, where), fields)
 
-# %% ../nbs/00_data.ipynb #2665e9b6
+# %% ../nbs/00_data.ipynb #f5784e18
 _ROLES = ("system", "user", "assistant")
 
 def _check_turns(msgs, where, field_name):
@@ -362,7 +364,7 @@ def _messages_conversation(obj, where, ctx):
     _check_turns(msgs, where, "messages")
     return Conversation(msgs, images, where, _image_kwargs(obj, where), fields)
 
-# %% ../nbs/00_data.ipynb #8d52a52b
+# %% ../nbs/00_data.ipynb #e309df30
 _SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 def _sharegpt_conversation(obj, where, ctx):
@@ -379,7 +381,7 @@ def _sharegpt_conversation(obj, where, ctx):
     _check_turns(msgs, where, "conversations")
     return Conversation(msgs, images, where, _image_kwargs(obj, where), fields)
 
-# %% ../nbs/00_data.ipynb #f12cdb89
+# %% ../nbs/00_data.ipynb #26db5c0d
 def _finish(conv, ctx):
     "Note where each embedded image of a dataset row can be read again."
     if ctx.origin:
@@ -397,7 +399,7 @@ def record_to_conversation(obj:dict, where:str, dataset_dir=".",
     else: conv = _seed_conversation(obj, where, ctx)
     return _finish(conv, ctx)
 
-# %% ../nbs/00_data.ipynb #c6ef8f40
+# %% ../nbs/00_data.ipynb #93d05b48
 def _cache_dir(): return Path(os.environ.get("QWENVL_NB_CACHE", Path.home()/".cache"/"qwenvl_nb"))
 
 def fetch_image(url:str, source:str="", timeout:float=20) -> Path:
@@ -429,7 +431,7 @@ def _local_images(conv):
     conv.images = ims
     return conv
 
-# %% ../nbs/00_data.ipynb #f3f1c271
+# %% ../nbs/00_data.ipynb #3e9f9fbf
 @dataclass
 class HFDataset:
     "One split of a Hugging Face dataset to read records from, and the name its records are reported under."
@@ -472,7 +474,7 @@ def _hf_records(src, batch=256):
     for start in range(0, len(ds), batch):
         for k, row in enumerate(ds[start:start + batch].to_pylist()): yield f"{src.name}[{start + k}]", row, (ds, start + k)
 
-# %% ../nbs/00_data.ipynb #e3d6974f
+# %% ../nbs/00_data.ipynb #652b3d2a
 def _is_dataset(x): return isinstance(x, HFDataset) or type(x).__module__.startswith("datasets.")
 
 def iter_dataset(files, # Data files (relative to `dataset_dir`) and/or Hugging Face datasets (`HFDataset`, `datasets.Dataset`, `DatasetDict`)
@@ -494,7 +496,7 @@ def iter_dataset(files, # Data files (relative to `dataset_dir`) and/or Hugging 
         if n == 0: raise data_error(name, msg="no samples in this file")
         if counts is not None: counts[name] = n
 
-# %% ../nbs/00_data.ipynb #1fdefeda
+# %% ../nbs/00_data.ipynb #ce3c5fd0
 @dataclass
 class DatasetRead:
     "The good `conversations` of some sources, the first `max_errors` bad records' errors, the records per source, the number of bad records."
