@@ -159,7 +159,7 @@ def _listed(items, n, shown=20, what="more"):
 @patch
 def __str__(self:DataReport):
     s = self.summary()
-    rows = [f"data check: {s['records']:,} records in {len(s['files'])} source(s), {s['samples']:,} good, {s['bad_records']:,} bad"]
+    rows = [f"data check: {s['records']:,} records in {len(s['files'])} file(s), {s['samples']:,} good, {s['bad_records']:,} bad"]
     rows += [f"  {n:>7,}  {f}" for f, n in s["files"].items()]
     unlisted = f" ({s['errors_not_listed']:,} not kept: --max-errors lists more)" if s["errors_not_listed"] else ""
     rows += _listed(s["errors"], s["bad_records"], what="more bad records" + unlisted)
