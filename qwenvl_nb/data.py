@@ -8,7 +8,7 @@ __all__ = ['MAX_RECORD_BYTES', 'MAX_IMAGE_BYTES', 'NO_VIDEO', 'DataError', 'data
            'load_hf_dataset', 'iter_dataset', 'DatasetRead', 'read_dataset', 'read_conversations']
 
 # %% ../nbs/00_data.ipynb #c0a6ca9c
-import base64, binascii, codecs, hashlib, json, os, re, urllib.error, urllib.parse, urllib.request
+import base64, binascii, codecs, hashlib, json, os, re, stat, urllib.error, urllib.parse, urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -424,9 +424,11 @@ def _local_images(conv):
     for im in conv.images:
         if isinstance(im, str): im = fetch_image(im, conv.source)
         elif isinstance(im, Path):
-            if not im.exists(): raise DataError(f"{conv.source}: image: file not found: {im}")
-            if not im.is_file(): raise DataError(f"{conv.source}: image: not a file: {im}")
-            if im.stat().st_size == 0: raise DataError(f"{conv.source}: image: empty file: {im}")
+            try: st = im.stat()  # one system call
+            except FileNotFoundError: raise DataError(f"{conv.source}: image: file not found: {im}") from None
+            except OSError as e: raise DataError(f"{conv.source}: image: cannot read {im}: {e.strerror}") from None
+            if not stat.S_ISREG(st.st_mode): raise DataError(f"{conv.source}: image: not a file: {im}")
+            if st.st_size == 0: raise DataError(f"{conv.source}: image: empty file: {im}")
         ims.append(im)
     conv.images = ims
     return conv

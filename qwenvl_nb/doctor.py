@@ -15,9 +15,9 @@ from PIL import Image, ImageDraw
 from fastcore.basics import patch
 
 # %% ../nbs/00d_doctor.ipynb #57cada01
-from .data import DataError, ImageData, iter_dataset
+from .data import Conversation, DataError, ImageData, iter_dataset
 from .vision import load_image
-from .encode import plan_sample, fit_sample, _COLOURS, _SHAPES, _COUNTS, _EN_Q, _ZH_Q, _SYSTEMS
+from .encode import plan_samples, fit_sample, _COLOURS, _SHAPES, _COUNTS, _EN_Q, _ZH_Q, _SYSTEMS
 
 # %% ../nbs/00d_doctor.ipynb #3c18b3df
 def _stats(xs):
@@ -111,21 +111,25 @@ def check_data(files, dataset_dir, processor,
                image_resolver=None # Maps image URIs (azureml://...) to local paths (`uri_resolver`)
               ) -> DataReport:
     "Read and check every record of `files` (data files or Hugging Face datasets) with `processor` and its pixel budget, as training will; see `DataReport`."
-    errors, warnings, convs, plans, counts = _Capped(max_errors), _Capped(max_errors), [], [], {}
+    errors, warnings, convs, plans, counts, pending = _Capped(max_errors), _Capped(max_errors), [], [], {}, []
     max_px = processor.image_processor.size["longest_edge"]
-    for c in iter_dataset(files, dataset_dir, image_resolver, counts):
-        if isinstance(c, DataError): errors.add(str(c)); continue
-        try:
-            if decode_images:
-                for im in c.images: load_image(im, c.source, max_px)
-            plan = plan_sample(processor, c, last_turn_only, special_tokens=special_tokens)
-        except DataError as e: errors.add(str(e)); continue
-        except ValueError as e: errors.add(f"{c.source}: {e}"); continue  # a template whose labels cannot be derived
-        finally:
+    def plan_pending():  # a batch at a time: the text of many samples is tokenised in one call
+        for c, plan in zip(pending, plan_samples(processor, pending, last_turn_only, special_tokens)):
             for im in c.images:
                 if isinstance(im, ImageData): im.release()  # a dataset's image is read again when training uses it
-        for w in _sample_warnings(c, plan, last_turn_only): warnings.add(w)
-        convs.append(c); plans.append(plan)
+            if isinstance(plan, Exception): errors.add(str(plan) if isinstance(plan, DataError) else f"{c.source}: {plan}"); continue
+            for w in _sample_warnings(c, plan, last_turn_only): warnings.add(w)
+            convs.append(c); plans.append(plan)
+        pending.clear()
+    for c in iter_dataset(files, dataset_dir, image_resolver, counts):
+        if isinstance(c, Conversation) and decode_images:
+            try:
+                for im in c.images: load_image(im, c.source, max_px)
+            except DataError as e: c = e
+        if isinstance(c, DataError): plan_pending(); errors.add(str(c)); continue  # (errors stay in the order of the records)
+        pending.append(c)
+        if len(pending) == 64: plan_pending()
+    plan_pending()
     decisions = [fit_sample(p, max_length, truncation, processor.image_token_id) for p in plans]
     for w in _outliers(convs, plans, decisions, batch_size, len(processor.tokenizer)): warnings.add(w)
     size = processor.image_processor.size

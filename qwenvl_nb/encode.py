@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN2_VL_CHAT_TEMPLATE', 'QWEN3_VL_CHAT_TEMPLATE', 'SPECIAL_TOKENS_IN_TEXT',
            'train_tiny_tokenizer', 'build_tiny_processor', 'ChatEncoder', 'chat_encoder', 'assistant_spans',
-           'SamplePlan', 'plan_sample', 'encode_conversation', 'encode_prompt', 'fit_sample', 'ConversationDataset',
-           'VLCollator', 'padding_efficiency', 'TokenBudgetBatchSampler']
+           'SamplePlan', 'plan_sample', 'plan_samples', 'encode_conversation', 'encode_prompt', 'fit_sample',
+           'ConversationDataset', 'VLCollator', 'padding_efficiency', 'TokenBudgetBatchSampler']
 
 # %% ../nbs/00b_encode.ipynb #487b334c
 import importlib.resources, re, weakref
@@ -95,10 +95,10 @@ class ChatEncoder:
         self.processor, self.tok, self.template_src = processor, tok, processor.chat_template
         self.template, self.kwargs = _compile_jinja_template(processor.chat_template), dict(tok.special_tokens_map)
         self.special = {t.content: i for i, t in tok.added_tokens_decoder.items() if t.special}  # what text must not forge
-        alts = [re.escape(t) for t in sorted(self.special, key=len, reverse=True)]
-        self.split_re, self.special_re = re.compile("(" + "|".join([_OPEN, _CLOSE, *alts]) + ")"), re.compile("|".join(alts) or "(?!)")
+        alts = "|".join(re.escape(t) for t in sorted(self.special, key=len, reverse=True)) or "(?!)"  # (?!) matches nothing
+        self.split_re, self.special_re = re.compile(f"({alts})"), re.compile(alts)
         self.eot = self.special.get("<|im_end|>", tok.eos_token_id)  # looked up once; a base checkpoint's eos <|endoftext|> does not end a turn
-        self.cache = {}  # token ids of the template's own pieces of text ("system\nYou are a helpful assistant.", "\n", "user\n")
+        self.cache, self._split_cache = {}, {}  # token ids of recurring pieces of text; the template's own text cut at its special tokens
         self.fast = self._probe()
     def render(self, messages, add_generation_prompt=False):
         "The chat template's text for `messages` (what `apply_chat_template(..., tokenize=False)` gives)."
@@ -106,21 +106,18 @@ class ChatEncoder:
 
 # %% ../nbs/00b_encode.ipynb #69e6c513
 @patch
-def _encode_pieces(self:ChatEncoder, pieces, cacheable):
-    "Token ids of each text piece, special-token strings in them read as plain text (the tokenizer's `split_special_tokens`)."
-    todo = list(dict.fromkeys(p for p in pieces if p not in self.cache))
-    new = {}
-    if todo:
-        bt = self.tok.backend_tokenizer
-        keep, bt.encode_special_tokens = bt.encode_special_tokens, True
-        try: new = dict(zip(todo, (e.ids for e in bt.encode_batch_fast(todo, add_special_tokens=False))))
-        finally: bt.encode_special_tokens = keep
-        if len(self.cache) < 10_000: self.cache.update((p, new[p]) for p in todo if p in cacheable)
-    return [self.cache[p] if p in self.cache else new[p] for p in pieces]
+def _template_items(self:ChatEncoder, text):
+    "The template's own text cut at its special tokens: strings, and the ids of the special tokens (cached: the same few pieces recur)."
+    items = self._split_cache.get(text)
+    if items is None:
+        parts = self.split_re.split(text)
+        items = [self.special[t] if j % 2 else t for j, t in enumerate(parts) if t]
+        if len(self._split_cache) < 10_000: self._split_cache[text] = items
+    return items
 
 @patch
-def encode(self:ChatEncoder, messages, add_generation_prompt=False):
-    "`(ids, reply_starts, escaped)`: token ids, where each assistant message's reply starts, the `(message, token)` of each special token read as text; None if the template did not render the text as given."
+def _segments(self:ChatEncoder, messages, add_generation_prompt):
+    "One render with each message text marked: `(segments, reply_starts, escaped, template_pieces)`, segments being text pieces (tokenised on their own) and special-token ids; None if the template did not render the texts as given."
     marked, texts = [], []
     for i, m in enumerate(messages):
         parts = []
@@ -131,39 +128,65 @@ def encode(self:ChatEncoder, messages, add_generation_prompt=False):
                 texts.append((i, t)); parts.append({"type": "text", "text": _OPEN + t + _CLOSE})
             else: parts.append(p)
         marked.append({"role": m["role"], "content": parts})
-    pieces = self.split_re.split(self.render(marked, add_generation_prompt))  # [text, mark or special token, text, ...]
-    segs, cur, inside, k, starts, escaped, got, has_text, cacheable = [], [], False, -1, {}, [], [], False, set()
+    text = self.render(marked, add_generation_prompt)
+    if text.count(_OPEN) != len(texts) or text.count(_CLOSE) != len(texts): return None  # a text dropped or repeated
+    segs, cur, starts, escaped, plain, pos, has_text = [], [], {}, [], set(), 0, False
     def flush():  # the text so far is one piece, tokenised on its own
         nonlocal has_text
         if cur:
             segs.append("".join(cur))
-            if not has_text: cacheable.add(segs[-1])  # the template's own text: the same in every sample
+            if not has_text: plain.add(segs[-1])  # the template's own text: the same in many samples
             cur.clear()
         has_text = False
-    for j, piece in enumerate(pieces):
-        if j % 2 == 0:
-            if piece:
-                cur.append(piece)
-                if inside: got.append(piece); has_text = True
-        elif piece == _OPEN:
-            if inside or k + 1 >= len(texts): return None
-            k, inside = k + 1, True
-            i = texts[k][0]
-            if messages[i]["role"] == "assistant" and i not in starts: flush(); starts[i] = len(segs)  # a token boundary, as at inference
-        elif piece == _CLOSE:
-            if not inside or "".join(got) != texts[k][1]: return None  # the template changed the text
-            inside = False; got.clear()
-        elif inside: cur.append(piece); got.append(piece); has_text = True; escaped.append((texts[k][0], piece))  # text, not a token
-        else: flush(); segs.append(self.special[piece])  # the template's own special token
-    if inside or k + 1 != len(texts): return None
+    def add_template(s):
+        for item in self._template_items(s):
+            if isinstance(item, str): cur.append(item)
+            else: flush(); segs.append(item)  # the template's own special token
+    for i, t in texts:
+        o = text.find(_OPEN, pos)
+        c = o + 1 + len(t)
+        if text[o + 1:c] != t or text[c:c + 1] != _CLOSE: return None  # the template changed the text
+        add_template(text[pos:o])
+        if i not in starts and messages[i]["role"] == "assistant": flush(); starts[i] = len(segs)  # a reply starts: a token boundary, as at inference
+        cur.append(t); has_text = True  # message text: plain text, whatever it holds
+        if self.special_re.search(t): escaped += [(i, m) for m in self.special_re.findall(t)]
+        pos = c + 1
+    add_template(text[pos:])
     flush()
-    enc = iter(self._encode_pieces([s for s in segs if isinstance(s, str)], cacheable))
-    ids, offsets = [], []
-    for s in segs:
-        offsets.append(len(ids))
-        if isinstance(s, str): ids += next(enc)
-        else: ids.append(s)
-    return ids, {i: offsets[n] if n < len(offsets) else len(ids) for i, n in starts.items()}, escaped
+    return segs, starts, escaped, plain
+
+@patch
+def _tokenize(self:ChatEncoder, pieces):
+    "Token ids of text pieces, special-token strings in them read as plain text (the tokenizer's `split_special_tokens`), in one call."
+    todo = list(dict.fromkeys(p for p in pieces if p not in self.cache))
+    if not todo: return {}
+    bt = self.tok.backend_tokenizer
+    keep, bt.encode_special_tokens = bt.encode_special_tokens, True
+    try: return dict(zip(todo, (e.ids for e in bt.encode_batch_fast(todo, add_special_tokens=False))))
+    finally: bt.encode_special_tokens = keep
+
+@patch
+def encode_many(self:ChatEncoder, conversations, add_generation_prompt=False):
+    "`encode` for many conversations, their text tokenised in one batch."
+    found = [self._segments(m, add_generation_prompt) for m in conversations]
+    new = self._tokenize([s for f in found if f for s in f[0] if isinstance(s, str)])
+    if len(self.cache) < 10_000: self.cache.update((p, new[p]) for f in found if f for p in f[3] if p in new)
+    out = []
+    for f in found:
+        if f is None: out.append(None); continue
+        segs, starts, escaped, _ = f
+        ids, offsets = [], []
+        for s in segs:
+            offsets.append(len(ids))
+            if isinstance(s, int): ids.append(s)
+            else: ids += self.cache[s] if s in self.cache else new[s]
+        out.append((ids, {i: offsets[n] if n < len(offsets) else len(ids) for i, n in starts.items()}, escaped))
+    return out
+
+@patch
+def encode(self:ChatEncoder, messages, add_generation_prompt=False):
+    "`(ids, reply_starts, escaped)`: token ids, where each assistant message's reply starts, the `(message, token)` of each special token read as text; None if the template did not render the text as given."
+    return self.encode_many([messages], add_generation_prompt)[0]
 
 # %% ../nbs/00b_encode.ipynb #65043392
 @patch
@@ -217,17 +240,20 @@ def _template_spans(processor, messages, last_turn_only):
         spans.append((len(prompt), len(prompt) + (reply.index(enc.eot) + 1 if enc.eot in reply else len(reply))))
     return ids, spans, []
 
-def _spans(processor, messages, last_turn_only=False):
-    "`(ids, spans, escaped)`: token ids, the `[start, end)` of each trained reply (end-of-turn token included), the special tokens read as text."
-    enc = chat_encoder(processor)
-    got = enc.encode(messages) if enc.fast else None
-    if got is None: return _template_spans(processor, messages, last_turn_only)
+def _reply_spans(enc, got, last_turn_only):
+    "`(ids, spans, escaped)` from an encoding: each trained reply from where it starts through the template's next end-of-turn token."
     ids, starts, escaped = got
     spans = []
     for i in sorted(starts)[-1:] if last_turn_only else sorted(starts):
         try: spans.append((starts[i], ids.index(enc.eot, starts[i]) + 1))  # the template's own: text cannot make this id
         except ValueError: spans.append((starts[i], len(ids)))
     return ids, spans, escaped
+
+def _spans(processor, messages, last_turn_only=False, got=False):
+    "`(ids, spans, escaped)`: token ids, the `[start, end)` of each trained reply (end-of-turn token included), the special tokens read as text."
+    enc = chat_encoder(processor)
+    if got is False: got = enc.encode(messages) if enc.fast else None
+    return _template_spans(processor, messages, last_turn_only) if got is None else _reply_spans(enc, got, last_turn_only)
 
 def assistant_spans(processor, messages, last_turn_only=False):
     "The rendered `messages`, their token ids, and the `[start, end)` span of each trained assistant reply, end-of-turn token included."
@@ -250,12 +276,8 @@ class SamplePlan:
     @property
     def text_tokens(self): return self.length - sum(self.image_tokens)
 
-def plan_sample(processor, conv:Conversation, last_turn_only=False, sizes=None,
-                special_tokens:str="escape" # A special token in the text: read it as plain text (escape), or refuse the record (refuse)
-               ):
-    "The `SamplePlan` of `conv`; image sizes are read from the images' headers unless given as `sizes`."
-    if special_tokens not in SPECIAL_TOKENS_IN_TEXT: raise ValueError(f"special_tokens {special_tokens!r}: expected escape or refuse")
-    ids, spans, escaped = _spans(processor, conv.messages, last_turn_only)
+def _plan(processor, conv, last_turn_only, sizes, special_tokens, got=False):
+    ids, spans, escaped = _spans(processor, conv.messages, last_turn_only, got)
     if escaped and (ids is None or special_tokens == "refuse"):
         (i, t), why = escaped[0], ("this chat template changes message text, so it cannot be read as plain text" if ids is None
                                    else "refused (--special-tokens-in-text refuse; escape reads it as plain text)")
@@ -265,6 +287,27 @@ def plan_sample(processor, conv:Conversation, last_turn_only=False, sizes=None,
     sizes = sizes or [image_size(im, conv.source) for im in conv.images]
     n_img = [image_tokens(processor, s, conv.image_kwargs) for s in sizes]
     return SamplePlan(ids, spans, n_img, len(ids) + sum(n_img) - len(n_img), list(sizes), escaped)
+
+def _policy(special_tokens):
+    if special_tokens not in SPECIAL_TOKENS_IN_TEXT: raise ValueError(f"special_tokens {special_tokens!r}: expected escape or refuse")
+
+def plan_sample(processor, conv:Conversation, last_turn_only=False, sizes=None,
+                special_tokens:str="escape" # A special token in the text: read it as plain text (escape), or refuse the record (refuse)
+               ):
+    "The `SamplePlan` of `conv`; image sizes are read from the images' headers unless given as `sizes`."
+    _policy(special_tokens)
+    return _plan(processor, conv, last_turn_only, sizes, special_tokens)
+
+def plan_samples(processor, convs, last_turn_only=False, special_tokens:str="escape"):
+    "`plan_sample` for many conversations, their text tokenised in one batch: a `SamplePlan` for each, or the `DataError`/`ValueError` it raised."
+    _policy(special_tokens)
+    enc = chat_encoder(processor)
+    found = enc.encode_many([c.messages for c in convs]) if enc.fast else [None] * len(convs)
+    out = []
+    for c, got in zip(convs, found):
+        try: out.append(_plan(processor, c, last_turn_only, None, special_tokens, got))
+        except (DataError, ValueError) as e: out.append(e)
+    return out
 
 # %% ../nbs/00b_encode.ipynb #2581f8f1
 def _image_inputs(processor, images, image_kwargs):
@@ -351,7 +394,8 @@ class ConversationDataset(torch.utils.data.Dataset):
     "Encodes `Conversation`s for training with `processor`; images are loaded on access, the text side is planned once."
     def __init__(self, convs, processor, plans=None, max_length=None, last_turn_only=False):
         self.convs, self.processor, self.max_length = convs, processor, max_length
-        self.plans = plans or [plan_sample(processor, c, last_turn_only) for c in convs]
+        self.plans = plans or plan_samples(processor, convs, last_turn_only)
+        if bad := next((p for p in self.plans if isinstance(p, Exception)), None): raise bad
     def __len__(self): return len(self.convs)
     @property
     def lengths(self): return [min(p.length, self.max_length or p.length) for p in self.plans]
