@@ -188,14 +188,19 @@ def main():
         head += (f"garbage: the data check of a {args.garbage_mb} MB file of garbage (random bytes, truncated and deeply nested JSON, objects with "
                  f"5,000 keys, lists, 8 MB lines): {secs:.1f} s ({args.garbage_mb / secs:.1f} MB/s) with tracemalloc on, {bad:,} bad records "
                  f"({min(bad, 1000):,} listed) and {good:,} good, **peak {peak:.1f} MiB** of Python allocations\n\n")
-    table = ["| batching | batches | padding efficiency | data path samples/s | model step samples/s | data path speed / model step | "
-             "ms per step: data / forward+backward / optimizer | data share of the step |", "|---|---|---|---|---|---|---|---|"]
-    table += [f"| {r['batching']} | {r['batches']} | {r['padding_efficiency']:.3f} | {r['data_samples_per_s']:,.0f} | "
-              f"{r['model_samples_per_s']:,.0f} | {r['data_over_model']:.1f}x | {' / '.join(f'{m:.1f}' for m in r['ms'])} | "
-              f"{r['data_share']:.1%} |" for r in rows]
-    base = rows[0]
-    ratios = "\n".join(f"- {r['batching']} vs random: padding efficiency {r['padding_efficiency'] / base['padding_efficiency']:.2f}x, "
-                       f"model samples/s {r['model_samples_per_s'] / base['model_samples_per_s']:.2f}x" for r in rows[1:])
+    if model is None:  # the data path alone
+        table = ["| batching | batches | padding efficiency | data path samples/s | ms per batch |", "|---|---|---|---|---|"]
+        table += [f"| {r['batching']} | {r['batches']} | {r['padding_efficiency']:.3f} | {r['data_samples_per_s']:,.0f} | {r['ms'][0]:.1f} |" for r in rows]
+        ratios = "\n".join(f"- {r['batching']} vs random: padding efficiency {r['padding_efficiency'] / rows[0]['padding_efficiency']:.2f}x" for r in rows[1:])
+    else:
+        table = ["| batching | batches | padding efficiency | data path samples/s | model step samples/s | data path speed / model step | "
+                 "ms per step: data / forward+backward / optimizer | data share of the step |", "|---|---|---|---|---|---|---|---|"]
+        table += [f"| {r['batching']} | {r['batches']} | {r['padding_efficiency']:.3f} | {r['data_samples_per_s']:,.0f} | "
+                  f"{r['model_samples_per_s']:,.0f} | {r['data_over_model']:.1f}x | {' / '.join(f'{m:.1f}' for m in r['ms'])} | "
+                  f"{r['data_share']:.1%} |" for r in rows]
+        base = rows[0]
+        ratios = "\n".join(f"- {r['batching']} vs random: padding efficiency {r['padding_efficiency'] / base['padding_efficiency']:.2f}x, "
+                           f"model samples/s {r['model_samples_per_s'] / base['model_samples_per_s']:.2f}x" for r in rows[1:])
     text = head + "\n".join(table) + "\n\n" + ratios + "\n"
     print(text)
     out = Path(__file__).parent/"results"; out.mkdir(exist_ok=True)
