@@ -92,7 +92,7 @@ class ChatEncoder:
     def __init__(self, processor):
         from transformers.utils.chat_template_utils import _compile_jinja_template  # transformers' own (sandboxed, cached) compiler
         tok = processor.tokenizer
-        self.processor, self.tok, self.template_src = processor, tok, processor.chat_template
+        self._processor, self.tok, self.template_src = weakref.ref(processor), tok, processor.chat_template  # (weak: the cache must not keep processors alive)
         self.template, self.kwargs = _compile_jinja_template(processor.chat_template), dict(tok.special_tokens_map)
         self.special = {t.content: i for i, t in tok.added_tokens_decoder.items() if t.special}  # what text must not forge
         alts = "|".join(re.escape(t) for t in sorted(self.special, key=len, reverse=True)) or "(?!)"  # (?!) matches nothing
@@ -100,6 +100,8 @@ class ChatEncoder:
         self.eot = self.special.get("<|im_end|>", tok.eos_token_id)  # looked up once; a base checkpoint's eos <|endoftext|> does not end a turn
         self.cache, self._split_cache = {}, {}  # token ids of recurring pieces of text; the template's own text cut at its special tokens
         self.fast = self._probe()
+    @property
+    def processor(self): return self._processor()
     def render(self, messages, add_generation_prompt=False):
         "The chat template's text for `messages` (what `apply_chat_template(..., tokenize=False)` gives)."
         return self.template.render(messages=messages, add_generation_prompt=add_generation_prompt, tools=None, documents=None, **self.kwargs)
