@@ -20,7 +20,7 @@ from fastcore.basics import patch
 from transformers import Trainer
 
 # %% ../nbs/02b_dpo.ipynb #cf7abab7
-from .data import Conversation, DataError, data_error, read_records, record_to_conversation, _check_image_files
+from .data import Conversation, DataError, data_error, read_records, record_to_conversation, _local_images
 from .vision import load_image, image_size
 from .encode import plan_sample, fit_sample, encode_conversation, VLCollator, _COLOURS, _SHAPES, _COUNTS
 from .doctor import DataReport, _duplicates, _stats
@@ -73,7 +73,8 @@ class PreferencePair:
 
 def _with_reply(conv, text):
     "`conv` with its last message (the reply) replaced by `text`; images, pixel budget and source kept."
-    return dataclasses.replace(conv, messages=conv.messages[:-1] + [{"role": "assistant", "content": [{"type": "text", "text": text}]}])
+    fields = conv.fields[:-1] + ["rejected"] if conv.fields else []  # its errors name the record's `rejected` field
+    return dataclasses.replace(conv, messages=conv.messages[:-1] + [{"role": "assistant", "content": [{"type": "text", "text": text}]}], fields=fields)
 
 def preference_pair(obj:dict, # One record
                     where:str, # Its file and line, for messages
@@ -103,7 +104,9 @@ def read_preferences(files, # One data file or a list of them; relative paths ar
             n += 1
             try: item = obj if isinstance(obj, DataError) else preference_pair(obj, where, dataset_dir)
             except DataError as e: item = e
-            if isinstance(item, PreferencePair): item = _check_image_files(item.chosen) or item
+            if isinstance(item, PreferencePair):
+                try: item.rejected.images = _local_images(item.chosen).images  # image files checked, URLs fetched, for both sides
+                except DataError as e: item = e
             (errors if isinstance(item, DataError) else pairs).append(item)
         if n == 0: raise data_error(path, msg="no samples in this file")
         counts[str(path)] = n
@@ -169,7 +172,8 @@ def check_preferences(files, dataset_dir, processor,
     chosen, size = [p.chosen for p in pairs], processor.image_processor.size
     both = [dataclasses.replace(p.chosen, messages=p.chosen.messages + p.rejected.messages[-1:]) for p in pairs]  # a duplicate is the same pair
     return PreferenceReport(read.counts, errors, chosen, [c for c, _ in plans], decisions, _duplicates(both), max_length, truncation,
-                            (size["shortest_edge"], size["longest_edge"]), [p.rejected for p in pairs], [r for _, r in plans])
+                            (size["shortest_edge"], size["longest_edge"]), rejected=[p.rejected for p in pairs],
+                            rejected_plans=[r for _, r in plans])
 
 # %% ../nbs/02b_dpo.ipynb #3ccd639b
 def _prompt_tokens(plan):

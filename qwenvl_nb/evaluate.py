@@ -119,11 +119,11 @@ def final_generation(model, processor, convs, out, log_history=(), max_new_token
     tuned = _answer(model, processor, convs, max_new_tokens, batch_size)
     with model.disable_adapter(): base = _answer(model, processor, convs, max_new_tokens, batch_size)
     rows = [dict(source=c.source, question=_text(c.messages[-2]), reference=_text(c.messages[-1]), base=b, finetuned=t,
-                 images=[str(i) for i in c.images]) for c, b, t in zip(convs, base, tuned)]
+                 images=list(c.images)) for c, b, t in zip(convs, base, tuned)]
     refs, spaces = [r["reference"] for r in rows], _spaces(processor, convs, metrics)
     scores = dict(base=task_scores(base, refs, metrics, spaces), finetuned=task_scores(tuned, refs, metrics, spaces))
     out = Path(out)
-    (out/"predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (out/"predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows), encoding="utf-8")
     (out/"eval_generation.json").write_text(json.dumps(scores, indent=2))
     write_report(rows, scores, list(log_history), out/"report.html", spaces=spaces)
     return {f"final_{who}_{k}": v for who, sc in scores.items() for k, v in sc.items()}

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .data import chat_messages
 from .vision import load_image
-from .encode import build_tiny_processor
+from .encode import build_tiny_processor, encode_prompt, VLCollator
 
 # bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise, not a problem
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
@@ -237,16 +237,13 @@ def generate_replies(model, processor,
                      batch_size:int=8, max_new_tokens:int=32,
                      **generate_kwargs # Passed on to `model.generate` (greedy unless `do_sample=True`)
                     ):
-    "The model's next reply to each conversation in `prompts`, in order."
+    "The model's next reply to each conversation in `prompts`, in order; message text is read as plain text, never as control tokens."
     from tqdm.auto import tqdm
-    tok, replies = processor.tokenizer, []
+    replies, collate = [], VLCollator(processor.tokenizer.pad_token_id, padding_side="left")
     for k in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=len(prompts) <= batch_size, leave=False):
         chunk = prompts[k:k + batch_size]
-        texts = [processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False) for msgs, _ in chunk]
-        images = [load_image(im) if isinstance(im, (str, Path)) else im for _, ims in chunk for im in ims] or None
-        side, tok.padding_side = tok.padding_side, "left"
-        try: inputs = processor(text=texts, images=images, return_tensors="pt", padding=True).to(model.device)
-        finally: tok.padding_side = side
+        inputs = collate([encode_prompt(processor, msgs, [im if isinstance(im, Image.Image) else load_image(im) for im in ims]) for msgs, ims in chunk])
+        inputs = {key: v.to(model.device) for key, v in inputs.items()}
         out = model.generate(**inputs, **(dict(max_new_tokens=max_new_tokens, do_sample=False) | generate_kwargs))
         replies += processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     return replies

@@ -16,7 +16,7 @@ from fastcore.imports import IN_NOTEBOOK
 from fastcore.basics import patch
 
 # %% ../nbs/02b_train.ipynb #e987e3e4
-from .data import read_conversations, DataError
+from .data import read_conversations, DataError, HFDataset, load_hf_dataset
 from .vision import set_pixel_budget, load_image
 from .encode import ConversationDataset, VLCollator, TokenBudgetBatchSampler, padding_efficiency
 from .doctor import check_data
@@ -50,12 +50,19 @@ def check_free_space(path, checkpoint_bytes:int, n_checkpoints:int, free_bytes:i
     if free < need: raise DataError(f"{path}: output-dir: only {free / 2**20:,.0f} MiB free; the run needs about {need / 2**20:,.0f} MiB "
                                     f"({n_checkpoints} checkpoint(s) of {checkpoint_bytes / 2**20:,.1f} MiB)")
 
+def _data_sources(cfg):
+    "The run's training and validation data: files checked to exist (a missing file is the most common mistake: fail before anything loads), or Hugging Face datasets, loaded."
+    train = [load_hf_dataset(cfg.dataset)] if cfg.dataset is not None else list(cfg.train_file)
+    val = ([load_hf_dataset(cfg.validation_dataset, "validation")] if cfg.validation_dataset is not None
+           else [cfg.validation_file] if cfg.validation_file else [])
+    for f in train + val:
+        if isinstance(f, (str, Path)) and not (Path(cfg.dataset_dir)/f).is_file(): raise DataError(f"{Path(cfg.dataset_dir)/f}: file not found")
+    return train, val
+
 def _data_files(cfg):
-    "The run's data files, checked to exist (a missing file is the most common mistake: fail before anything loads)."
-    files = [*cfg.train_file, *([cfg.validation_file] if cfg.validation_file else [])]
-    for f in files:
-        if not (Path(cfg.dataset_dir)/f).is_file(): raise DataError(f"{Path(cfg.dataset_dir)/f}: file not found")
-    return files
+    "All of the run's data sources, training and validation."
+    train, val = _data_sources(cfg)
+    return train + val
 
 def _run_processor(cfg):
     "The model's processor with the run's pixel budget."
@@ -66,14 +73,16 @@ def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     "The data doctor's `DataReport` of `files` (of preference pairs with `--method dpo`); raises the first bad record unless `cfg.skip_bad_samples`."
     decode = cfg.decode_images if decode_images is None else decode_images
     rep = (check_preferences(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, decode) if cfg.method == "dpo" else
-           check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only, decode))
-    n = len(rep.errors)
+           check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only, decode,
+                      special_tokens=cfg.special_tokens_in_text, max_errors=cfg.max_errors,
+                      batch_size=cfg.per_device_train_batch_size, image_resolver=cfg.image_path_map))
+    n = getattr(rep, "n_errors", len(rep.errors))  # the data doctor counts past the errors it lists
     if n and not cfg.skip_bad_samples:
         raise DataError(f"{rep.errors[0]}" + (f" (and {n - 1} more bad records)" if n > 1 else "")
                         + "; run qwenvl-check for the full report, or pass --skip-bad-samples to train on the rest")
     if n: print(f"qwenvl-train: skipping {n} bad record(s), the first: {rep.errors[0]}", file=sys.stderr)
     if rep.dropped: print(f"qwenvl-train: {len(rep.dropped)} sample(s) dropped, the first: {rep.dropped[0][0]}: {rep.dropped[0][1]}", file=sys.stderr)
-    if not rep.kept()[0]: raise DataError(f"{', '.join(map(str, files))}: no sample left to train on")
+    if not rep.kept()[0]: raise DataError(f"{', '.join(f.name if isinstance(f, HFDataset) else str(f) for f in files)}: no sample left to train on")
     return rep
 
 def _world_size(): return int(os.environ.get("WORLD_SIZE", "1"))
@@ -202,8 +211,9 @@ def _save_run(trainer, processor, cfg, precision, metrics):
     if not trainer.is_world_process_zero(): return
     save_stamp(trainer.model, out)
     processor.save_pretrained(out/"processor")
-    run = dict(config=asdict(cfg), precision=precision, family=model_family(trainer.model.config), versions=_versions())
-    (out/"run_config.json").write_text(json.dumps(run, indent=2))
+    config = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # (no deep copy: `dataset` may be a datasets.Dataset)
+    run = dict(config=config, precision=precision, family=model_family(trainer.model.config), versions=_versions())
+    (out/"run_config.json").write_text(json.dumps(run, indent=2, default=str))
     plot_losses(trainer.state.log_history, out/"loss.png")
 
 # %% ../nbs/02b_train.ipynb #bcb88096
@@ -228,10 +238,10 @@ def _resume_point(cfg):
 def train(cfg:TrainConfig):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
     pref = preference_settings(cfg) if cfg.method == "dpo" else None  # --method dpo: the DPO chapter's trainer
-    files, out = _data_files(cfg), _check_output_dir(cfg.output_dir)
+    (train_src, val_src), out = _data_sources(cfg), _check_output_dir(cfg.output_dir)
     processor = _run_processor(cfg)
-    train_rep = checked_data(cfg, processor, cfg.train_file)  # bad data stops here, before the model loads
-    val_rep = checked_data(cfg, processor, [cfg.validation_file]) if cfg.validation_file else None
+    train_rep = checked_data(cfg, processor, train_src)  # bad data stops here, before the model loads
+    val_rep = checked_data(cfg, processor, val_src) if val_src else None
     if _world_size() == 1 or int(os.environ.get("RANK", 0)) == 0: train_rep.save(out)
     precision, note = resolve_precision(cfg.bf16)
     if note: print(f"qwenvl-train: {note}", file=sys.stderr)
@@ -275,12 +285,14 @@ def main(argv=None):
 
 # %% ../nbs/02b_train.ipynb #c2d167cc
 def check_main(argv=None):
-    "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags."
+    "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags (preference pairs with `--method dpo`)."
     cfg = parse_args(argv, prog="qwenvl-check")
     try:
         files, processor = _data_files(cfg), _run_processor(cfg)
         rep = (check_preferences(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, decode_images=True) if cfg.method == "dpo" else
-               check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only, decode_images=True))
+               check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only, decode_images=True,
+                          special_tokens=cfg.special_tokens_in_text, max_errors=cfg.max_errors,
+                          batch_size=cfg.per_device_train_batch_size, image_resolver=cfg.image_path_map))
     except (DataError, FileNotFoundError) as e: _fail("qwenvl-check", e)
     print(rep)
     json_path, png_path = rep.save(cfg.output_dir)

@@ -5,17 +5,18 @@
 # %% auto #0
 __all__ = ['load_image', 'image_size', 'token_pixels', 'set_pixel_budget', 'image_tokens']
 
-# %% ../nbs/00a_vision.ipynb #3d31b739
-import warnings
+# %% ../nbs/00a_vision.ipynb #ba0ddbc8
+import io, re, struct, warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-# %% ../nbs/00a_vision.ipynb #5efebb7e
-from .data import DataError
+# %% ../nbs/00a_vision.ipynb #d021c50e
+from .data import DataError, ImageData
 
-# %% ../nbs/00a_vision.ipynb #f0b30519
+# %% ../nbs/00a_vision.ipynb #32aeb21a
 def _to_rgb(im):
     "`im` as 8-bit RGB: transparency onto white, 16-bit and float grayscale scaled."
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
@@ -31,32 +32,139 @@ def _orientation(im):
     if im.format == "PNG" and "exif" not in im.info: return 1
     return im.getexif().get(0x0112, 1)
 
-def load_image(path, source="", max_pixels=None):
-    "The image at `path` as 8-bit RGB, EXIF orientation applied; JPEGs far above `max_pixels` are decoded at a reduced scale."
+# %% ../nbs/00a_vision.ipynb #18cdc11a
+def _opened(src):
+    "A context giving the PIL image of `src` (a path, encoded bytes, an `ImageData` or a PIL image), its header read, its pixels not yet."
+    if isinstance(src, ImageData): src = src.read()
+    if isinstance(src, Image.Image): return nullcontext(src)  # the caller's image: never closed here
+    return Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src)
+
+def _too_large(source, label, pixels, size=None):
+    limit = Image.MAX_IMAGE_PIXELS
+    return DataError(f"{source}: image: too large: {label} is {f'{size[0]}x{size[1]} = ' if size else ''}{pixels:,} pixels, "
+                     f"above Pillow's decompression-bomb limit of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS)")
+
+def _check_wh(w, h, source, label):
+    "Refuse what Pillow would refuse or warn about when decoding (more than `Image.MAX_IMAGE_PIXELS`), from the header's size."
+    if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS: raise _too_large(source, label, w * h, (w, h))
+    if w == 0 or h == 0: raise DataError(f"{source}: image: zero-size image {label}")
+
+def _check_size(im, source, label): _check_wh(*im.size, source, label)
+
+def _bomb(e, source, label):
+    "The `DataError` of Pillow's own decompression-bomb error (raised while reading the header, above twice the limit)."
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    return _too_large(source, label, int(m.group(1))) if m else DataError(f"{source}: image: too large: {label}: {e}")
+
+# %% ../nbs/00a_vision.ipynb #abe13e7a
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+def _exif_orientation(tiff):
+    "The orientation tag (0x0112) of IFD0 of a TIFF-structured EXIF block; 1 when absent; None when unreadable."
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"): return None
+    e = "<" if tiff[:2] == b"II" else ">"
+    if struct.unpack(e + "H", tiff[2:4])[0] != 42: return None
+    ifd = struct.unpack(e + "I", tiff[4:8])[0]
+    if ifd + 2 > len(tiff): return None
+    n = struct.unpack(e + "H", tiff[ifd:ifd + 2])[0]
+    for k in range(n):
+        o = ifd + 2 + 12 * k
+        if o + 12 > len(tiff): return None
+        tag, typ, count = struct.unpack(e + "HHI", tiff[o:o + 8])
+        if tag == 0x0112: return struct.unpack(e + "H", tiff[o + 8:o + 10])[0] if typ == 3 and count == 1 else None
+    return 1
+
+def _jpeg_header(head):
+    "`(width, height, orientation)` from a JPEG's first bytes, or None to let Pillow decide."
+    pos, size, orient = 2, None, 1
+    while pos + 4 <= len(head):
+        if head[pos] != 0xFF: return None
+        marker = head[pos + 1]
+        if marker == 0xFF: pos += 1; continue  # fill bytes
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7: pos += 2; continue
+        length = struct.unpack(">H", head[pos + 2:pos + 4])[0]
+        seg = head[pos + 4:pos + 2 + length]
+        if len(seg) != length - 2: return None  # the header is longer than what was read
+        if marker == 0xE1 and seg[:6] == b"Exif\x00\x00":
+            orient = _exif_orientation(seg[6:])
+            if orient is None: return None
+        elif marker in _SOF:
+            if len(seg) < 5: return None
+            size = struct.unpack(">HH", seg[1:5])[::-1]
+        elif marker == 0xDA: break  # start of scan: the header is over
+        pos += 2 + length
+    return None if size is None else (*size, orient)
+
+def _png_header(head):
+    "`(width, height, 1)` from a PNG's first bytes (None if an eXIf chunk comes before the pixels: Pillow then decides)."
+    if head[12:16] != b"IHDR" or len(head) < 24: return None
+    w, h = struct.unpack(">II", head[16:24])
+    pos = 8
+    while pos + 8 <= len(head):
+        n, kind = struct.unpack(">I", head[pos:pos + 4])[0], head[pos + 4:pos + 8]
+        if kind == b"eXIf": return None
+        if kind in (b"IDAT", b"IEND"): return w, h, 1
+        pos += 12 + n
+    return None
+
+def _header(head):
+    "`(width, height, EXIF orientation)` read from a JPEG's or PNG's first bytes (as Pillow reads them), or None: Pillow decides."
+    if head[:3] == b"\xff\xd8\xff": return _jpeg_header(head)
+    if head[:8] == b"\x89PNG\r\n\x1a\n": return _png_header(head)
+    return None
+
+# %% ../nbs/00a_vision.ipynb #b8954cba
+def _head(src, n=65536):
+    "The first `n` bytes of `src` (a path, bytes or `ImageData`), or None (a PIL image, or a file that cannot be read: Pillow says why)."
+    if isinstance(src, ImageData): src = src.read()
+    if isinstance(src, (bytes, bytearray)): return bytes(src[:n])
+    if isinstance(src, (str, Path)):
+        try:
+            with open(src, "rb") as f: return f.read(n)
+        except OSError: return None
+    return None
+
+def _unreadable(e, source, label):
+    return DataError(f"{source}: image: cannot read {label}: {re.sub(r' <_io.BytesIO object at 0x[0-9a-f]+>', '', str(e))}")
+
+def load_image(src, source="", max_pixels=None):
+    "The image `src` (a path, encoded bytes, an `ImageData` or a PIL image) as 8-bit RGB, EXIF orientation applied; JPEGs far above `max_pixels` are decoded at a reduced scale."
+    label = str(src) if isinstance(src, (str, Path, ImageData)) else f"<{type(src).__name__}>"
+    source = source or label
+    if (head := _head(src)) and (fast := _header(head)): _check_wh(fast[0], fast[1], source, label)  # as `image_size` judges it
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # `_check_size` refuses what it warns about
+            with _opened(src) as im:
+                _check_size(im, source, label)
                 if max_pixels and im.width * im.height > 4 * max_pixels:
                     scale = (max_pixels / (im.width * im.height)) ** 0.5 * 2  # keep 2x the budget for a clean resize
                     im.draft("RGB", (int(im.width * scale), int(im.height * scale)))
                 if _orientation(im) != 1: im = ImageOps.exif_transpose(im)
                 im.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"{source or path}: image: too large ({e})") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"{source or path}: image: cannot read {path}: {e}") from None
-    return _to_rgb(im)
+                return _to_rgb(im)
+    except DataError: raise
+    except Image.DecompressionBombError as e: raise _bomb(e, source, label) from None
+    except (OSError, ValueError, SyntaxError) as e: raise _unreadable(e, source, label) from None
 
-# %% ../nbs/00a_vision.ipynb #ab218a59
-def image_size(path, source=""):
-    "`(width, height)` of the image at `path` as displayed (EXIF rotation applied), from its header only."
+# %% ../nbs/00a_vision.ipynb #2832cb4a
+def image_size(src, source=""):
+    "`(width, height)` of the image `src` as displayed (EXIF rotation applied), from its header only; what Pillow would refuse is a `DataError`."
+    label = str(src) if isinstance(src, (str, Path, ImageData)) else f"<{type(src).__name__}>"
+    source = source or label
+    if (head := _head(src)) and (fast := _header(head)):
+        w, h, orientation = fast
+        _check_wh(w, h, source, label)
+        return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     try:
-        with Image.open(path) as im:
-            (w, h), rotated = im.size, _orientation(im) in (5, 6, 7, 8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DataError(f"{source or path}: image: cannot read {path}: {e}") from None
-    if w == 0 or h == 0: raise DataError(f"{source or path}: image: zero-size image {path}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _opened(src) as im:
+                _check_size(im, source, label)
+                (w, h), rotated = im.size, _orientation(im) in (5, 6, 7, 8)
+    except DataError: raise
+    except Image.DecompressionBombError as e: raise _bomb(e, source, label) from None
+    except (OSError, ValueError, SyntaxError) as e: raise _unreadable(e, source, label) from None
     return (h, w) if rotated else (w, h)
 
 # %% ../nbs/00a_vision.ipynb #68ff1359
