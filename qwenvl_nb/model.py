@@ -54,7 +54,8 @@ def exit_with(prog, message, status:int=2):
 def did_you_mean(word, names):
     "` (did you mean X?)` for the name in `names` closest to `word` (or containing it), else an empty string."
     names = list(names)
-    guess = difflib.get_close_matches(word, names, 1, 0.6) or [n for n in names if word.strip("-") and word.strip("-") in n]
+    core = word.strip("-")
+    guess = difflib.get_close_matches(word, names, 1, 0.6) or [n for n in names if len(core) >= 4 and core in n]
     return f" (did you mean {guess[0]}?)" if guess else ""
 
 # %% ../nbs/01_model.ipynb #a0fe78f9
@@ -62,7 +63,8 @@ class OneLineParser(argparse.ArgumentParser):
     "argparse whose usage errors are one line (`prog: error: ...`, exit 2), with a guess for a mistyped flag; `--help` shows everything."
     def error(self, message):
         if message.startswith("unrecognized arguments:"):
-            known = [o for o in self._option_string_actions if o.startswith("--")]
+            opts = self._option_string_actions
+            known = [o for o in opts if o.startswith("--") and ("_" not in o or o.replace("_", "-") not in opts)]  # the dashed spelling
             message += next((g for a in message.split(":", 1)[1].split() if a.startswith("--")
                              for g in [did_you_mean(a.split("=")[0], known)] if g), "")
         exit_with(self.prog, message)
