@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['plot_losses', 'generation_scores', 'GenerationEvalCallback', 'write_report', 'final_generation', 'predict',
-           'preview_answers', 'predict_cli', 'predict_main']
+           'preview_answers', 'predictions_path', 'predict_cli', 'predict_main']
 
 # %% ../nbs/02a_evaluate.ipynb #a53292f6
-import json, re, sys
+import json, os, re, sys
 from pathlib import Path
 
 import torch
@@ -16,8 +16,8 @@ from transformers import TrainerCallback
 # %% ../nbs/02a_evaluate.ipynb #f2999548
 from .data import read_conversations, DataError
 from .vision import load_image
-from .model import load_finetuned, generate_replies, run_cli
-from .config import _fail
+from .model import load_finetuned, generate_replies, run_cli, check_adapter, UsageError, RunFault, fault_kind, _existing_parent
+from .config import _fail, best_metric
 
 # %% ../nbs/02a_evaluate.ipynb #57395c20
 def plot_losses(log_history, # `trainer.state.log_history`
@@ -84,7 +84,7 @@ class GenerationEvalCallback(TrainerCallback):
 def _add_evaluation_callbacks(trainer, cfg, processor, val_rep):
     "Generation metrics at each evaluation (before early stopping reads them), and early stopping."
     from transformers import EarlyStoppingCallback
-    if val_rep and (cfg.generation_eval_samples or cfg.metric_for_best_model != "eval_loss"):
+    if val_rep and (cfg.generation_eval_samples or best_metric(cfg.metric_for_best_model)[0] != "eval_loss"):
         n = cfg.generation_eval_samples or 16
         trainer.add_callback(GenerationEvalCallback(trainer, processor, val_rep.kept()[0][:n], cfg.max_new_tokens))
     if cfg.early_stopping_patience: trainer.add_callback(EarlyStoppingCallback(cfg.early_stopping_patience))
@@ -134,14 +134,18 @@ def final_generation(model, processor, convs, out, log_history=(), max_new_token
     return {f"final_{who}_{k}": v for who, sc in scores.items() for k, v in sc.items()}
 
 # %% ../nbs/02a_evaluate.ipynb #776a9d50
-def predict(output_dir, # A training run's output folder
+def predict(output_dir, # A training run's output folder, or one of its checkpoints
             files, dataset_dir=".", # The samples, as in `TrainConfig`
             n:int|None=None, batch_size:int=8, max_new_tokens:int=64,
             stream:bool=False, # Print tokens as they are generated (one sample at a time)
+            allow_unstamped:bool=False, # Use an adapter not made by qwenvl_nb (see `check_adapter`)
             **generate_kwargs):
     "Rows `{source, question, reference, prediction}`: the fine-tuned model's reply to each sample's last turn."
-    model, processor = load_finetuned(output_dir)
-    convs = read_conversations(files, dataset_dir)[:n]
+    for flag, v in [("--batch-size", batch_size), ("--max-new-tokens", max_new_tokens), ("n", 1 if n is None else n)]:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise UsageError(f"{flag} {v}: must be at least 1")
+    check_adapter(output_dir, allow_unstamped)  # the adapter, its base and stamp, before anything loads
+    convs = read_conversations(files, dataset_dir)[:n]  # bad data: one line naming the file and line
+    model, processor = load_finetuned(output_dir, allow_unstamped)
     if stream:
         from transformers import TextStreamer
         batch_size, generate_kwargs["streamer"] = 1, TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -155,20 +159,42 @@ def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=
     return rows
 
 # %% ../nbs/02a_evaluate.ipynb #b840c72d
-def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/)
+def predictions_path(output_dir, data_file, predictions=None, overwrite:bool=False):
+    "Where `qwenvl-predict` writes: `predictions`, or `OUTPUT_DIR/predictions_<data file>.jsonl`; an existing file only when `overwrite`."
+    path = Path(predictions) if predictions else Path(output_dir)/f"predictions_{Path(data_file).stem}.jsonl"
+    if path.is_dir(): raise UsageError(f"--predictions {path}: a folder, not a file")
+    if path.exists() and not overwrite: raise UsageError(f"{path}: exists: --overwrite replaces it, or --predictions names another file")
+    home = _existing_parent(path.parent)
+    if not home.is_dir() or not os.access(home, os.W_OK): raise UsageError(f"{path}: not writable ({home} is {'a file' if not home.is_dir() else 'read-only'})")
+    return path
+
+def _write_whole(path, text):
+    "Write `text` to `path` through a temporary file beside it: `path` is never left half-written."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try: tmp.write_text(text, encoding="utf-8"); os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if (kind := fault_kind(e, path.parent)): raise RunFault(f"{kind} while writing {path} ({e}): no file was changed") from e
+        raise
+
+def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/), or one of its checkpoints
                  data_file:str, # A data file (.jsonl or .json) in any supported format
                  dataset_dir:str=".", # Folder that the data file and relative image paths are relative to
-                 predictions:str=None, # Where to write the predictions JSONL (default: OUTPUT_DIR/predictions.jsonl)
+                 predictions:str=None, # Where to write the predictions JSONL (default: OUTPUT_DIR/predictions_<data file>.jsonl)
+                 overwrite:bool=False, # Replace an existing predictions file
                  batch_size:int=8, max_new_tokens:int=64,
                  do_sample:bool=False, temperature:float=1.0, # Greedy unless --do-sample
-                 stream:bool=False # Print tokens as they are generated
+                 stream:bool=False, # Print tokens as they are generated
+                 allow_unstamped:bool=False # Use an adapter not made by qwenvl_nb (no qwenvl_nb.json) anyway
                 ):
     "qwenvl-predict: generate the last reply of every sample in DATA_FILE with a fine-tuned adapter; writes JSONL."
+    if do_sample and not temperature > 0: raise UsageError(f"--temperature {temperature:g}: must be greater than 0 with --do-sample")
+    path = predictions_path(output_dir, data_file, predictions, overwrite)  # before anything loads
     kw = dict(do_sample=True, temperature=temperature) if do_sample else {}
-    try: rows = predict(output_dir, data_file, dataset_dir, batch_size=batch_size, max_new_tokens=max_new_tokens, stream=stream, **kw)
-    except (DataError, FileNotFoundError, ValueError) as e: _fail("qwenvl-predict", e)
-    path = Path(predictions or Path(output_dir)/"predictions.jsonl")
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    rows = predict(output_dir, data_file, dataset_dir, batch_size=batch_size, max_new_tokens=max_new_tokens, stream=stream,
+                   allow_unstamped=allow_unstamped, **kw)
+    _write_whole(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     em = sum(r["prediction"].strip() == r["reference"].strip() for r in rows) / max(1, len(rows))
     print(f"qwenvl-predict: {len(rows)} predictions in {path}; exact match {em:.3f}")
 
