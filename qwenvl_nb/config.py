@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['BEST_METRICS', 'VALUE_RULES', 'ATTENTION', 'CONFIG_CHECKS', 'TrainConfig', 'resolve_precision', 'config_args',
            'train_command', 'read_settings', 'parse_args', 'register_metric', 'best_metric', 'checkpoint_problem',
-           'validate_config']
+           'checkpoint_misfit', 'validate_config']
 
 # %% ../nbs/02_config.ipynb #d48cc925
 import dataclasses, importlib.util, itertools, json, math, os, re, sys, types, typing, zipfile
@@ -18,7 +18,7 @@ import yaml
 
 # %% ../nbs/02_config.ipynb #98d38366
 from .model import (resolve_dtype, UsageError, exit_with, exit_statuses, did_you_mean, OneLineParser, model_config,
-                             meta_model, check_lora_targets, safetensors_problem, _existing_parent)
+                             meta_model, check_lora_targets, safetensors_problem, lora_target_regex, _existing_parent)
 
 # %% ../nbs/02_config.ipynb #64e16976
 def _opt(default=dataclasses.MISSING, help:str="", group:str="training"):
@@ -422,10 +422,21 @@ def checkpoint_problem(ckpt):
     if (p := safetensors_problem(d/"adapter_model.safetensors")): return f"adapter_model.safetensors {p}"
     return next((f"{f.name} truncated or unreadable" for f in sorted([*d.glob("*.pt"), *d.glob("*.pth")]) if not zipfile.is_zipfile(f)), None)
 
+def checkpoint_misfit(ckpt, cfg):
+    "How the adapter in checkpoint `ckpt` differs from `cfg`'s LoRA settings (the trainer would fail after loading the model), or None."
+    try: a = json.loads((Path(ckpt)/"adapter_config.json").read_text())
+    except (OSError, ValueError): return None
+    for key, name, want in [("r", "lora_r", cfg.lora_r), ("lora_alpha", "lora_alpha", cfg.lora_alpha),
+                            ("target_modules", "target_modules", lora_target_regex(cfg.target_modules, cfg.lora_vision))]:
+        if isinstance(a, dict) and key in a and a[key] != want:
+            return f"--resume-from-checkpoint {ckpt}: its adapter has {name} {_show(a[key])}, this run {_show(want)}: resume with the settings it was trained with"
+
 def _check_resume(cfg):
-    "A checkpoint to resume from is a whole one."
+    "A checkpoint to resume from is a whole one, trained with this run's LoRA settings."
     r = cfg.resume_from_checkpoint
-    if r not in (None, "auto") and (p := checkpoint_problem(r)): return f"--resume-from-checkpoint {r}: {p}"
+    if r in (None, "auto"): return None
+    if (p := checkpoint_problem(r)): return f"--resume-from-checkpoint {r}: {p}"
+    return checkpoint_misfit(r, cfg)
 
 # %% ../nbs/02_config.ipynb #2a0f7298
 CONFIG_CHECKS = [_check_values, _check_choices, _check_steps, _check_best_model, _check_parts, _check_files, _check_output_dir,
