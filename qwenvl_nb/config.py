@@ -239,10 +239,15 @@ def _config_files(argv):
     return files, rest
 
 def _one_value_each(parser, argv):
-    "Refuse a flag of one value given several (`--lora-r 8 16`), which argparse reports as `unrecognized arguments: 16`."
+    "Refuse a flag of one value given several (`--lora-r 8 16`: argparse says `unrecognized arguments: 16`), and a list flag given twice (argparse keeps the last list)."
+    lists = {}
     for i, a in enumerate(argv):
-        act = parser._option_string_actions.get(a)
-        if act is None or act.nargs not in (None, "?"): continue
+        act = parser._option_string_actions.get(a.split("=")[0])
+        if act is None: continue
+        if act.nargs == "+":
+            if act.dest in lists: raise UsageError(f"{a}: given twice ({lists[act.dest]} first); give all its values once: {a} A B ...")
+            lists[act.dest] = a
+        if act.nargs not in (None, "?") or "=" in a: continue
         vals = list(itertools.takewhile(lambda t: not re.match(r"--|-[A-Za-z]", t), argv[i + 1:]))  # -1 is a value
         if len(vals) > 1: raise UsageError(f"{a} takes one value, got {len(vals)}: {' '.join(vals)}")
 
@@ -312,7 +317,8 @@ def _type_problem(v, hint):
     if typing.get_origin(t) is list: return None if isinstance(v, list) and all(isinstance(x, str) for x in v) else "expected a list of strings"
     want = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(t)
     ok = isinstance(v, t) and not (t in (int, float) and isinstance(v, bool)) or t is float and isinstance(v, int) and not isinstance(v, bool)
-    return None if ok or want is None else f"expected {want}"
+    if ok or want is None: return None
+    return f"expected {want}" + (" (str(path))" if t is str and isinstance(v, os.PathLike) else "")
 
 def _check_values(cfg):
     "Each field's type, then its range (`VALUE_RULES`): the first problem, or None."
@@ -347,6 +353,9 @@ def _check_steps(cfg):
 
 def _check_best_model(cfg):
     "Choosing the best checkpoint and early stopping need evaluations, and checkpoints at the evaluations."
+    if not cfg.validation_file:
+        if cfg.eval_strategy == "steps": return "--eval-strategy steps: needs a --validation-file"
+        if best_metric(cfg.metric_for_best_model)[0] != "eval_loss": return f"--metric-for-best-model {cfg.metric_for_best_model}: needs a --validation-file"
     for flag, on in [("--load-best-model-at-end", cfg.load_best_model_at_end), (f"--early-stopping-patience {cfg.early_stopping_patience}", cfg.early_stopping_patience)]:
         if not on: continue
         if not cfg.validation_file: return f"{flag}: needs a --validation-file"
@@ -426,6 +435,9 @@ def checkpoint_misfit(ckpt, cfg):
     "How the adapter in checkpoint `ckpt` differs from `cfg`'s LoRA settings (the trainer would fail after loading the model), or None."
     try: a = json.loads((Path(ckpt)/"adapter_config.json").read_text())
     except (OSError, ValueError): return None
+    base = a.get("base_model_name_or_path") if isinstance(a, dict) else None
+    if isinstance(base, str) and base != cfg.model_name and Path(base).name != Path(cfg.model_name).name:
+        return f"--resume-from-checkpoint {ckpt}: it was trained on {base}, this run is of {cfg.model_name}"
     for key, name, want in [("r", "lora_r", cfg.lora_r), ("lora_alpha", "lora_alpha", cfg.lora_alpha),
                             ("target_modules", "target_modules", lora_target_regex(cfg.target_modules, cfg.lora_vision))]:
         if isinstance(a, dict) and key in a and a[key] != want:

@@ -159,10 +159,11 @@ def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=
     return rows
 
 # %% ../nbs/02a_evaluate.ipynb #b840c72d
-def predictions_path(output_dir, data_file, predictions=None, overwrite:bool=False):
+def predictions_path(output_dir, data_file, predictions=None, overwrite:bool=False, dataset_dir="."):
     "Where `qwenvl-predict` writes: `predictions`, or `OUTPUT_DIR/predictions_<data file>.jsonl`; an existing file only when `overwrite`."
     path = Path(predictions) if predictions else Path(output_dir)/f"predictions_{Path(data_file).stem}.jsonl"
     if path.is_dir(): raise UsageError(f"--predictions {path}: a folder, not a file")
+    if path.exists() and path.resolve() == (Path(dataset_dir)/data_file).resolve(): raise UsageError(f"--predictions {path}: the data file itself")
     if path.exists() and not overwrite: raise UsageError(f"{path}: exists: --overwrite replaces it, or --predictions names another file")
     home = _existing_parent(path.parent)
     if not home.is_dir() or not os.access(home, os.W_OK): raise UsageError(f"{path}: not writable ({home} is {'a file' if not home.is_dir() else 'read-only'})")
@@ -190,7 +191,7 @@ def predict_cli(output_dir:str, # A training run's output folder (adapter + proc
                 ):
     "qwenvl-predict: generate the last reply of every sample in DATA_FILE with a fine-tuned adapter; writes JSONL."
     if do_sample and not temperature > 0: raise UsageError(f"--temperature {temperature:g}: must be greater than 0 with --do-sample")
-    path = predictions_path(output_dir, data_file, predictions, overwrite)  # before anything loads
+    path = predictions_path(output_dir, data_file, predictions, overwrite, dataset_dir)  # before anything loads
     kw = dict(do_sample=True, temperature=temperature) if do_sample else {}
     rows = predict(output_dir, data_file, dataset_dir, batch_size=batch_size, max_new_tokens=max_new_tokens, stream=stream,
                    allow_unstamped=allow_unstamped, **kw)

@@ -238,7 +238,10 @@ def model_config(name:str, revision=None):
     if not isinstance(d, dict) or "model_type" not in d: raise UsageError(f"{name}: config.json has no model_type: not a transformers model")
     if d["model_type"] not in FAMILIES:
         raise UsageError(f"{name}: not a Qwen-VL model (model_type {d['model_type']}): supported families are {', '.join(FAMILIES)}")
-    if f.parent == Path(resolve_model(name)).expanduser() and (problem := _folder_problem(f.parent)): raise UsageError(f"{name}: {problem}")
+    from huggingface_hub import constants
+    local = f.parent == Path(resolve_model(name)).expanduser()
+    if (local or constants.HF_HUB_OFFLINE) and (problem := _folder_problem(f.parent)):  # offline, what the cache lacks cannot be downloaded
+        raise UsageError(f"{name}: {problem}" if local else f"{name}: in the Hugging Face cache without all its files ({problem}), and the hub is offline (HF_HUB_OFFLINE=1)")
     return AutoConfig.from_pretrained(f.parent)
 
 # %% ../nbs/01_model.ipynb #2ded36e1
@@ -563,10 +566,12 @@ def _existing_parent(path):
     while not p.exists(): p = p.parent
     return p
 
-def _merge_target(output_dir, merged_dir, overwrite, need_bytes):
-    "Where the merged model may go: not the adapter's folder nor above it, empty unless `overwrite`, writable, with room."
+def _merge_target(output_dir, merged_dir, overwrite, need_bytes, base=None):
+    "Where the merged model may go: not the adapter's or base model's folder nor above them, empty unless `overwrite`, writable, with room."
     src, dst = Path(output_dir).resolve(), Path(merged_dir).resolve()
     if dst == src or dst in src.parents: raise UsageError(f"{merged_dir}: holds the adapter being merged ({output_dir}): choose another folder")
+    if base is not None and Path(resolve_model(base)).is_dir() and (dst == (b := Path(resolve_model(base)).resolve()) or dst in b.parents):
+        raise UsageError(f"{merged_dir}: holds the base model ({base}): choose another folder")
     if dst.exists() and not dst.is_dir(): raise UsageError(f"{merged_dir}: a file, not a folder")
     if dst.is_dir() and (n := len(list(dst.iterdir()))) and not overwrite:
         raise UsageError(f"{merged_dir}: not empty ({n} entries): --overwrite replaces it once the merged model is complete, or choose another folder")
@@ -593,7 +598,7 @@ def merge_adapter(output_dir, # A training run's output folder (adapter + proces
     a = check_adapter(output_dir, allow_unstamped)
     if tolerance is not None and not tolerance > 0: raise UsageError(f"--tolerance {tolerance}: must be greater than 0")
     size = sum(p.numel() for p in meta_model(a.base).parameters()) * torch.empty(0, dtype=resolve_dtype(dtype)).element_size()
-    dst = _merge_target(output_dir, merged_dir, overwrite, size + 64 * 2**20)
+    dst = _merge_target(output_dir, merged_dir, overwrite, size + 64 * 2**20, a.base)
     model, processor = load_finetuned(output_dir, allow_unstamped, dtype=dtype)
     tolerance = tolerance or (1e-4 if model.dtype == torch.float32 else 2e-2)
     batch = _probe_batch(processor).to(model.device)

@@ -400,6 +400,7 @@ def train(cfg:TrainConfig,
           callbacks=() # More `TrainerCallback`s for the trainer
          ):
     "Train a LoRA adapter as `cfg` says; returns a `TrainResult`. Wrong input raises `UsageError` before anything loads; a fault, `RunFault`."
+    if not isinstance(cfg, TrainConfig): raise UsageError(f"train expects a TrainConfig, got {type(cfg).__name__}")
     validate_config(cfg)  # every value, the data files, the output folder, the model and its LoRA targets
     precision, note = resolve_precision(cfg.bf16)
     try: training_arguments(cfg, precision, cfg.validation_file is not None)  # transformers' own checks, before anything loads
