@@ -438,9 +438,10 @@ def checkpoint_misfit(ckpt, cfg):
     base = a.get("base_model_name_or_path") if isinstance(a, dict) else None
     if isinstance(base, str) and base != cfg.model_name and Path(base).name != Path(cfg.model_name).name:
         return f"--resume-from-checkpoint {ckpt}: it was trained on {base}, this run is of {cfg.model_name}"
-    for key, name, want in [("r", "lora_r", cfg.lora_r), ("lora_alpha", "lora_alpha", cfg.lora_alpha),
-                            ("target_modules", "target_modules", lora_target_regex(cfg.target_modules, cfg.lora_vision))]:
-        if isinstance(a, dict) and key in a and a[key] != want:
+    try: targets = lora_target_regex(cfg.target_modules, cfg.lora_vision)
+    except ValueError: targets = None  # validate_config names the bad targets
+    for key, name, want in [("r", "lora_r", cfg.lora_r), ("lora_alpha", "lora_alpha", cfg.lora_alpha), ("target_modules", "target_modules", targets)]:
+        if isinstance(a, dict) and key in a and want is not None and a[key] != want:
             return f"--resume-from-checkpoint {ckpt}: its adapter has {name} {_show(a[key])}, this run {_show(want)}: resume with the settings it was trained with"
 
 def _check_resume(cfg):

@@ -24,7 +24,7 @@ from .encode import ConversationDataset, VLCollator, TokenBudgetBatchSampler, pa
 from .doctor import check_data
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
                              load_finetuned, generate_replies, resolve_dtype, run_cli, TINY_MODELS, UsageError, RunFault,
-                             fault_kind, STAMP, _step)
+                             fault_kind, safetensors_problem, STAMP, _step)
 from .config import *
 from .config import _fail, _default, _show
 from .evaluate import *
@@ -292,8 +292,9 @@ def previous_run(output_dir):
     except (OSError, ValueError): run = {}
     try: step = json.loads((out/"trainer_state.json").read_text())["global_step"]
     except (OSError, ValueError, KeyError, TypeError): step = None
-    legacy = "complete" if run and step is not None else "interrupted"  # before runs had a status, run_config.json was written last
-    return dict(config=run.get("config"), status=run.get("status", legacy), step=step, checkpoints=[c.name for c in ckpts])
+    status = run.get("status", "complete" if run else "interrupted")  # before runs had a status, run_config.json was written last
+    if status == "complete" and (step is None or safetensors_problem(out/"adapter_model.safetensors")): status = "interrupted"  # damaged since
+    return dict(config=run.get("config"), status=status, step=step, checkpoints=[c.name for c in ckpts])
 
 def _run_changes(saved, cfg):
     "The settings in which `cfg` differs from an earlier run's `saved` config, as `name old -> new` (paths, loggers, final evaluation aside)."
@@ -410,8 +411,9 @@ def train(cfg:TrainConfig,
         if action == "complete":
             _say(f"{cfg.output_dir} holds a complete run ({arg['step']} steps): left as it is (--overwrite-output-dir starts it over)")
             out = Path(cfg.output_dir)
-            metrics = json.loads((out/"all_results.json").read_text()) if (out/"all_results.json").exists() else {}
-            return TrainResult(out, metrics, json.loads((out/"trainer_state.json").read_text())["log_history"], None, None)
+            try: metrics = json.loads((out/"all_results.json").read_text())
+            except (OSError, ValueError): metrics = {}
+            return TrainResult(out, metrics, json.loads((out/"trainer_state.json").read_text()).get("log_history", []), None, None)
         return _train(cfg, precision, note, arg, callbacks)
 
 # %% ../nbs/02b_train.ipynb #1ba1f78d
