@@ -396,6 +396,8 @@ def _check_output_dir(cfg):
     "The output folder is a folder, or can be made, and is writable (nothing is created yet)."
     p = Path(cfg.output_dir)
     if p.exists() and not p.is_dir(): return f"--output-dir {cfg.output_dir}: a file, not a folder"
+    for flag, other in [("--model-name", cfg.model_name), ("--dataset-dir", cfg.dataset_dir)]:
+        if p.exists() and Path(other).is_dir() and p.resolve() == Path(other).resolve(): return f"--output-dir {cfg.output_dir}: the same folder as {flag} {other}: choose another"
     home = _existing_parent(p)
     if not home.is_dir(): return f"--output-dir {cfg.output_dir}: not writable ({home} is a file)"
     if not os.access(home, os.W_OK | os.X_OK): return f"--output-dir {cfg.output_dir}: not writable ({home} is read-only)"

@@ -223,6 +223,7 @@ def model_config_file(name:str, # A hub id, a local folder, or one of `TINY_MODE
                       revision=None):
     "The `config.json` of model `name`, found without reading weights; a one-line `UsageError` when there is none."
     if not str(name).strip(): raise UsageError("the model name is empty: give a hub id, a local folder or a tiny model name")
+    if (url := re.match(r"https?://(?:www\.)?huggingface\.co/([^/]+/[^/?#]+)", name)): raise UsageError(f"{name}: a web address: give the hub id ({url[1]})")
     path = Path(resolve_model(name)).expanduser()
     if not path.exists() and not _looks_like_path(name): return _hub_config_file(name, revision)
     if not path.exists(): raise UsageError(f"{name}: model not found (no such folder)")
@@ -573,6 +574,8 @@ def _merge_target(output_dir, merged_dir, overwrite, need_bytes, base=None):
     if base is not None and Path(resolve_model(base)).is_dir() and (dst == (b := Path(resolve_model(base)).resolve()) or dst in b.parents):
         raise UsageError(f"{merged_dir}: holds the base model ({base}): choose another folder")
     if dst.exists() and not dst.is_dir(): raise UsageError(f"{merged_dir}: a file, not a folder")
+    if any((dst/f).exists() for f in ("adapter_config.json", "trainer_state.json", "run_config.json")):
+        raise UsageError(f"{merged_dir}: holds a training run or checkpoint: choose another folder")
     if dst.is_dir() and (n := len(list(dst.iterdir()))) and not overwrite:
         raise UsageError(f"{merged_dir}: not empty ({n} entries): --overwrite replaces it once the merged model is complete, or choose another folder")
     home = _existing_parent(dst)

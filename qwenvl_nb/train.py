@@ -61,9 +61,10 @@ def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     if n and not cfg.skip_bad_samples:
         raise DataError(f"{rep.errors[0]}" + (f" (and {n - 1} more bad records)" if n > 1 else "")
                         + "; run qwenvl-check for the full report, or pass --skip-bad-samples to train on the rest")
+    why = f" (all {len(rep.dropped)} longer than --max-length {cfg.max_length} were dropped; raise it, or --truncation truncate)" if rep.dropped else ""
+    if not rep.kept()[0]: raise DataError(f"{', '.join(map(str, files))}: no sample left to train on{why}")  # one line, nothing before it
     if n: print(f"qwenvl-train: skipping {n} bad record(s), the first: {rep.errors[0]}", file=sys.stderr)
     if rep.dropped: print(f"qwenvl-train: {len(rep.dropped)} sample(s) dropped, the first: {rep.dropped[0][0]}: {rep.dropped[0][1]}", file=sys.stderr)
-    if not rep.kept()[0]: raise DataError(f"{', '.join(map(str, files))}: no sample left to train on")
     return rep
 
 def _world_size(): return int(os.environ.get("WORLD_SIZE", "1"))
