@@ -27,7 +27,7 @@ demo: install
 	$(BIN)/qwenvl-train --model-name tiny-qwen2.5-vl --dataset-dir dataset --train-file train.jsonl \
 	  --validation-file validation.jsonl --output-dir $(DEMO_OUT) --per-device-train-batch-size 4 \
 	  --gradient-accumulation-steps 1 --num-train-epochs 10 --learning-rate 5e-3 --report-to none \
-	  --bf16 --save-strategy epoch --eval-strategy epoch
+	  --bf16 --save-strategy epoch --eval-strategy epoch --resume-from-checkpoint auto  # a second make demo keeps the finished run
 	$(BIN)/python -c "from qwenvl_nb.train import preview_answers; preview_answers('$(DEMO_OUT)', 'dataset', 'validation.jsonl', n=5)"
 
 # Each notebook runs through `nbdev-test` (one pytest item each), two at a time on two cores (one thread each).

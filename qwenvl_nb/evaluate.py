@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['plot_losses', 'GenerationEvalCallback', 'write_report', 'final_generation', 'predict', 'preview_answers',
-           'predict_cli', 'predict_main']
+           'predictions_path', 'predict_cli', 'predict_main']
 
 # %% ../nbs/02a_evaluate.ipynb #a53292f6
-import json, re, sys
+import json, os, re, sys
 from pathlib import Path
 
 import torch
@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 # %% ../nbs/02a_evaluate.ipynb #f2999548
 from .data import read_conversations, DataError
 from .vision import load_image
-from .model import load_finetuned, generate_replies, run_cli
+from .model import load_finetuned, generate_replies, run_cli, check_adapter, UsageError, RunFault, fault_kind, _existing_parent
 from .config import _fail, eval_metrics, best_metric, answer_length
 from .tasks import (GENERAL_METRICS, generation_scores, task_scores, task_metrics, exact_match, apply_box_convention,
                              box_space, parse_boxes, draw_boxes, _BOX_METRICS)
@@ -133,15 +133,20 @@ def predict(output_dir, # A training run's output folder
             files, dataset_dir=".", # The samples, as in `TrainConfig`
             n:int|None=None, batch_size:int=8, max_new_tokens:int=64,
             stream:bool=False, # Print tokens as they are generated (one sample at a time)
+            allow_unstamped:bool=False, # Use an adapter not made by qwenvl_nb (see `check_adapter`)
             **generate_kwargs):
     "Rows `{source, question, reference, prediction}`: the fine-tuned model's reply to each sample's last turn."
-    rows, _, _ = _predict(output_dir, files, dataset_dir, n, batch_size, max_new_tokens, stream, **generate_kwargs)
+    rows, _, _ = _predict(output_dir, files, dataset_dir, n, batch_size, max_new_tokens, stream, allow_unstamped, **generate_kwargs)
     return rows
 
-def _predict(output_dir, files, dataset_dir=".", n=None, batch_size=8, max_new_tokens=64, stream=False, **generate_kwargs):
+def _predict(output_dir, files, dataset_dir=".", n=None, batch_size=8, max_new_tokens=64, stream=False, allow_unstamped=False, **generate_kwargs):
     "`predict`'s rows, with the conversations asked (boxes in the family's convention) and the processor."
-    model, processor = load_finetuned(output_dir)
-    convs = [apply_box_convention(c, processor) for c in read_conversations(files, dataset_dir)[:n]]
+    for flag, v in [("--batch-size", batch_size), ("--max-new-tokens", max_new_tokens), ("n", 1 if n is None else n)]:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise UsageError(f"{flag} {v}: must be at least 1")
+    check_adapter(output_dir, allow_unstamped)  # the adapter, its base and stamp, before anything loads
+    convs = read_conversations(files, dataset_dir)[:n]  # bad data: one line naming the file and line
+    model, processor = load_finetuned(output_dir, allow_unstamped)
+    convs = [apply_box_convention(c, processor) for c in convs]
     if stream:
         from transformers import TextStreamer
         batch_size, generate_kwargs["streamer"] = 1, TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -155,24 +160,46 @@ def preview_answers(output_dir, dataset_dir=".", file="validation.jsonl", n:int=
     return rows
 
 # %% ../nbs/02a_evaluate.ipynb #b840c72d
-def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/)
+def predictions_path(output_dir, data_file, predictions=None, overwrite:bool=False, dataset_dir="."):
+    "Where `qwenvl-predict` writes: `predictions`, or `OUTPUT_DIR/predictions_<data file>.jsonl`; an existing file only when `overwrite`."
+    path = Path(predictions) if predictions else Path(output_dir)/f"predictions_{Path(data_file).stem}.jsonl"
+    if path.is_dir(): raise UsageError(f"--predictions {path}: a folder, not a file")
+    if path.exists() and path.resolve() == (Path(dataset_dir)/data_file).resolve(): raise UsageError(f"--predictions {path}: the data file itself")
+    if path.exists() and not overwrite: raise UsageError(f"{path}: exists: --overwrite replaces it, or --predictions names another file")
+    home = _existing_parent(path.parent)
+    if not home.is_dir() or not os.access(home, os.W_OK): raise UsageError(f"{path}: not writable ({home} is {'a file' if not home.is_dir() else 'read-only'})")
+    return path
+
+def _write_whole(path, text):
+    "Write `text` to `path` through a temporary file beside it: `path` is never left half-written."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try: tmp.write_text(text, encoding="utf-8"); os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if (kind := fault_kind(e, path.parent)): raise RunFault(f"{kind} while writing {path} ({e}): no file was changed") from e
+        raise
+
+def predict_cli(output_dir:str, # A training run's output folder (adapter + processor/), or one of its checkpoints
                  data_file:str, # A data file (.jsonl or .json) in any supported format
                  dataset_dir:str=".", # Folder that the data file and relative image paths are relative to
-                 predictions:str=None, # Where to write the predictions JSONL (default: OUTPUT_DIR/predictions.jsonl)
+                 predictions:str=None, # Where to write the predictions JSONL (default: OUTPUT_DIR/predictions_<data file>.jsonl)
+                 overwrite:bool=False, # Replace an existing predictions file
                  batch_size:int=8, max_new_tokens:int=64,
                  do_sample:bool=False, temperature:float=1.0, # Greedy unless --do-sample
                  stream:bool=False, # Print tokens as they are generated
-                 task:str=None # vqa, docvqa, chartqa, ocr, caption, grounding, json or mcq: the metrics printed (default: vqa's)
+                 task:str=None, # vqa, docvqa, chartqa, ocr, caption, grounding, json or mcq: the metrics printed (default: vqa's)
+                 allow_unstamped:bool=False # Use an adapter not made by qwenvl_nb (no qwenvl_nb.json) anyway
                 ):
     "qwenvl-predict: generate the last reply of every sample in DATA_FILE with a fine-tuned adapter; writes JSONL."
+    if do_sample and not temperature > 0: raise UsageError(f"--temperature {temperature:g}: must be greater than 0 with --do-sample")
+    path = predictions_path(output_dir, data_file, predictions, overwrite, dataset_dir)  # before anything loads
     kw = dict(do_sample=True, temperature=temperature) if do_sample else {}
-    try:
-        metrics = task_metrics(task)
-        rows, convs, processor = _predict(output_dir, data_file, dataset_dir, None, batch_size, max_new_tokens, stream, **kw)
-        scores = task_scores([r["prediction"] for r in rows], [r["reference"] for r in rows], metrics, _spaces(processor, convs, metrics))
-    except (DataError, FileNotFoundError, ValueError) as e: _fail("qwenvl-predict", e)
-    path = Path(predictions or Path(output_dir)/"predictions.jsonl")
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    try: metrics = task_metrics(task)
+    except ValueError as e: raise UsageError(f"--task {task}: {e}") from None
+    rows, convs, processor = _predict(output_dir, data_file, dataset_dir, None, batch_size, max_new_tokens, stream, allow_unstamped, **kw)
+    scores = task_scores([r["prediction"] for r in rows], [r["reference"] for r in rows], metrics, _spaces(processor, convs, metrics))
+    _write_whole(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
     print(f"qwenvl-predict: {len(rows)} predictions in {path}; " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     return scores
 

@@ -4,16 +4,18 @@
 
 # %% auto #0
 __all__ = ['check_free_space', 'checked_data', 'training_arguments', 'VLTrainer', 'VLPreferenceTrainer', 'latest_checkpoint',
-           'run_summary', 'TrainResult', 'train', 'main', 'check_main']
+           'run_summary', 'TrainResult', 'RunLock', 'previous_run', 'StopOnSignal', 'train', 'main', 'check_main']
 
 # %% ../nbs/02b_train.ipynb #de4eeb0e
-import dataclasses, json, logging, os, re, resource, shutil, sys, time, warnings
+import contextlib, dataclasses, errno, json, logging, os, re, resource, shlex, shutil, signal, socket, sys, threading, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 import torch
 from fastcore.imports import IN_NOTEBOOK
 from fastcore.basics import patch
+try: import fcntl
+except ImportError: fcntl = None  # no flock (Windows): the PID and the heartbeat decide
 
 # %% ../nbs/02b_train.ipynb #e987e3e4
 from .data import read_conversations, DataError, HFDataset, load_hf_dataset
@@ -22,36 +24,30 @@ from .encode import ConversationDataset, VLCollator, TokenBudgetBatchSampler, pa
 from .doctor import check_data
 from .tasks import greater_is_better
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
-                             load_finetuned, generate_replies, resolve_dtype, run_cli, TINY_MODELS)
+                             load_finetuned, generate_replies, resolve_dtype, run_cli, TINY_MODELS, UsageError, RunFault,
+                             fault_kind, safetensors_problem, STAMP, _step)
 from .config import *
-from .config import _fail
+from .config import _fail, _default, _show
 from .evaluate import *
 from .evaluate import _add_evaluation_callbacks, _thumbnail
-from transformers import Trainer, set_seed  # after qwenvl_nb.model, which quiets bitsandbytes before peft imports it
+from transformers import Trainer, TrainerCallback, set_seed  # after qwenvl_nb.model, which quiets bitsandbytes before peft imports it
 
 # %% ../nbs/02b_train.ipynb #f22e741e
 from .dpo import (check_preferences, PreferenceDataset, PreferenceCollator, PreferenceTrainer, preference_settings,
                            final_preference_report)
 
 # %% ../nbs/02b_train.ipynb #4e6b17f8
-def _check_output_dir(path):
-    "Create `path` and make sure it is writable, before any training time is spent."
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path/".qwenvl_nb_write_test"; probe.write_text("ok"); probe.unlink()
-    except OSError as e: raise DataError(f"{path}: output-dir: not writable: {e.strerror}") from None
-    return path
+def _say(msg): print(f"qwenvl-train: {msg}", file=sys.stderr)
 
 def check_free_space(path, checkpoint_bytes:int, n_checkpoints:int, free_bytes:int|None=None):
     "Refuse to start when `path` cannot hold the run's checkpoints (a full disk found before training, not after an epoch)."
     free = shutil.disk_usage(path).free if free_bytes is None else free_bytes
     need = checkpoint_bytes * n_checkpoints + 64 * 2**20  # + room for logs, plots, the processor
-    if free < need: raise DataError(f"{path}: output-dir: only {free / 2**20:,.0f} MiB free; the run needs about {need / 2**20:,.0f} MiB "
-                                    f"({n_checkpoints} checkpoint(s) of {checkpoint_bytes / 2**20:,.1f} MiB)")
+    if free < need: raise UsageError(f"--output-dir {path}: only {free / 2**20:,.0f} MiB free; the run needs about {need / 2**20:,.0f} MiB "
+                                     f"({n_checkpoints} checkpoint(s) of {checkpoint_bytes / 2**20:,.1f} MiB)")
 
 def _data_sources(cfg):
-    "The run's training and validation data: files checked to exist (a missing file is the most common mistake: fail before anything loads), or Hugging Face datasets, loaded."
+    "The run's training and validation data: files (`validate_config` has checked that they exist), or Hugging Face datasets, loaded."
     train = [load_hf_dataset(cfg.dataset)] if cfg.dataset is not None else list(cfg.train_file)
     val = ([load_hf_dataset(cfg.validation_dataset, "validation")] if cfg.validation_dataset is not None
            else [cfg.validation_file] if cfg.validation_file else [])
@@ -66,7 +62,10 @@ def _data_files(cfg):
 
 def _run_processor(cfg):
     "The model's processor with the run's pixel budget."
-    return set_pixel_budget(load_processor(cfg.model_name), cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
+    try: processor = load_processor(cfg.model_name)
+    except (OSError, ValueError) as e: raise UsageError(f"--model-name {cfg.model_name}: its processor does not load ({str(e).splitlines()[0]})") from None
+    try: return set_pixel_budget(processor, cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
+    except ValueError as e: raise UsageError(f"--min-pixels/--max-pixels: {e} (a bound not given is the processor's)") from None
 
 # %% ../nbs/02b_train.ipynb #e076872f
 def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
@@ -80,9 +79,10 @@ def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     if n and not cfg.skip_bad_samples:
         raise DataError(f"{rep.errors[0]}" + (f" (and {n - 1} more bad records)" if n > 1 else "")
                         + "; run qwenvl-check for the full report, or pass --skip-bad-samples to train on the rest")
+    why = f" (all {len(rep.dropped)} longer than --max-length {cfg.max_length} were dropped; raise it, or --truncation truncate)" if rep.dropped else ""
+    if not rep.kept()[0]: raise DataError(f"{', '.join(f.name if isinstance(f, HFDataset) else str(f) for f in files)}: no sample left to train on{why}")  # one line, nothing before it
     if n: print(f"qwenvl-train: skipping {n} bad record(s), the first: {rep.errors[0]}", file=sys.stderr)
     if rep.dropped: print(f"qwenvl-train: {len(rep.dropped)} sample(s) dropped, the first: {rep.dropped[0][0]}: {rep.dropped[0][1]}", file=sys.stderr)
-    if not rep.kept()[0]: raise DataError(f"{', '.join(f.name if isinstance(f, HFDataset) else str(f) for f in files)}: no sample left to train on")
     return rep
 
 def _world_size(): return int(os.environ.get("WORLD_SIZE", "1"))
@@ -102,7 +102,7 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool, trains_vis
         report_to=report[0] if report in (["none"], ["all"]) else report, run_name=cfg.run_name,
         bf16=precision == "bf16", fp16=precision == "fp16", seed=cfg.seed, logging_steps=cfg.logging_steps,
         eval_strategy=cfg.eval_strategy if has_eval else "no", eval_steps=cfg.eval_steps,
-        save_strategy=cfg.save_strategy, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        save_strategy=cfg.save_strategy, save_steps=cfg.save_steps or 500, save_total_limit=cfg.save_total_limit,
         load_best_model_at_end=cfg.load_best_model_at_end and has_eval, metric_for_best_model=best, greater_is_better=greater,
         dataloader_num_workers=cfg.dataloader_num_workers, dataloader_pin_memory=torch.cuda.is_available(),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
@@ -153,15 +153,25 @@ def planned_padding_efficiency(self:VLTrainer):
 class VLPreferenceTrainer(PreferenceTrainer, VLTrainer):
     "`--method dpo`: the DPO chapter's preference loss and metrics with `VLTrainer`'s batching and per-part learning rates."
 
+# %% ../nbs/02b_train.ipynb #15387074
+@patch
+def save_model(self:VLTrainer, output_dir=None, _internal_call=False):
+    "transformers' `save_model`, then what makes any checkpoint a complete adapter folder: `processor/` and the stamp."
+    Trainer.save_model(self, output_dir, _internal_call)
+    processor, out = getattr(self, "run_processor", None), Path(output_dir or self.args.output_dir)
+    if processor is not None and self.is_world_process_zero():
+        processor.save_pretrained(out/"processor"); save_stamp(self.model, out)
+
 # %% ../nbs/02b_train.ipynb #e6614b9e
-def latest_checkpoint(output_dir):
-    "The newest complete `checkpoint-N` in `output_dir`: its trainer state (written last) parses and its adapter exists."
-    ckpts = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1, reverse=True)
-    for c in ckpts:
-        try: json.loads((c/"trainer_state.json").read_text())
-        except (OSError, ValueError):
-            print(f"qwenvl-train: skipping {c}: incomplete (interrupted while saving)", file=sys.stderr); continue
-        if (c/"adapter_model.safetensors").exists(): return str(c)
+def _checkpoints(output_dir):
+    "The `checkpoint-N` folders in `output_dir`, oldest first."
+    return sorted((p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and _step(p) >= 0), key=_step)
+
+def latest_checkpoint(output_dir, quiet:bool=False):
+    "The newest whole `checkpoint-N` in `output_dir` (see `checkpoint_problem`); each unusable newer one is skipped with a message."
+    for c in reversed(_checkpoints(output_dir)):
+        if (problem := checkpoint_problem(c)) is None: return str(c)
+        if not quiet: _say(f"skipping {c}: {problem}")
     return None
 
 def run_summary(trainer, metrics, out):
@@ -200,8 +210,15 @@ def _versions():
     import transformers, peft, qwenvl_nb
     return dict(qwenvl_nb=qwenvl_nb.__version__, torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__)
 
+def _write_run_config(cfg, precision, family, status, **extra):
+    "Write `run_config.json` (the run's config, precision, family, versions and status) whole, through a temporary file."
+    out = Path(cfg.output_dir)
+    config = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # (no deep copy: `dataset` may be a datasets.Dataset)
+    run = dict(config=config, precision=precision, family=family, versions=_versions(), status=status, **extra)
+    tmp = out/".run_config.json.tmp"; tmp.write_text(json.dumps(run, indent=2, default=str)); os.replace(tmp, out/"run_config.json")
+
 def _save_run(trainer, processor, cfg, precision, metrics):
-    "Write the adapter, processor, run config, metrics and loss plot into the output folder."
+    "Write the adapter (with `processor/` and the stamp), metrics, loss plot and run config, the last marking the run complete."
     out = Path(cfg.output_dir)
     trainer.save_model(out)  # every rank takes part (FSDP/ZeRO-3 gather the weights); the main process writes
     for split in ("train", "eval"):
@@ -209,12 +226,8 @@ def _save_run(trainer, processor, cfg, precision, metrics):
         if part: trainer.save_metrics(split, part)
     trainer.save_state()
     if not trainer.is_world_process_zero(): return
-    save_stamp(trainer.model, out)
-    processor.save_pretrained(out/"processor")
-    config = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}  # (no deep copy: `dataset` may be a datasets.Dataset)
-    run = dict(config=config, precision=precision, family=model_family(trainer.model.config), versions=_versions())
-    (out/"run_config.json").write_text(json.dumps(run, indent=2, default=str))
     plot_losses(trainer.state.log_history, out/"loss.png")
+    _write_run_config(cfg, precision, model_family(trainer.model.config), "complete", global_step=trainer.state.global_step)
 
 # %% ../nbs/02b_train.ipynb #bcb88096
 def _gradient_checkpointing(cfg):
@@ -227,26 +240,235 @@ def _dataset(rep, processor, cfg):
     convs, plans = rep.kept()
     return ConversationDataset(convs, processor, plans, max_length=cfg.max_length)
 
-def _resume_point(cfg):
-    "The checkpoint to resume from: `cfg.resume_from_checkpoint`, or for `auto` the latest complete one (or None)."
-    if cfg.resume_from_checkpoint != "auto": return cfg.resume_from_checkpoint
-    ckpt = latest_checkpoint(cfg.output_dir)
-    print(f"qwenvl-train: resuming from {ckpt}" if ckpt else f"qwenvl-train: no complete checkpoint in {cfg.output_dir}: starting fresh", file=sys.stderr)
-    return ckpt
+def _is_main_process(): return int(os.environ.get("RANK", "0")) == 0
+
+# %% ../nbs/02b_train.ipynb #2ac9cecb
+_LOCK, _BEAT, _STALE = ".qwenvl_nb.lock", 30, 120  # file name; heartbeat and staleness (seconds) for locks from other hosts
+
+class RunLock:
+    "An exclusive lock on a run's output folder: a second run is refused naming the first (PID, host); a killed run's lock is taken over."
+    def __init__(self, output_dir): self.dir, self.fd, self._done = Path(output_dir), None, threading.Event()
+    @property
+    def path(self): return self.dir/_LOCK
+    def holder(self):
+        "The record of the run that holds (or held) the lock: pid, host, started; {} when unreadable."
+        try: h = json.loads(self.path.read_text())
+        except (OSError, ValueError): return {}
+        return h if isinstance(h, dict) else {}
+    def _alive(self, h, flocked):
+        "Is the run that wrote record `h` still running? (`flocked`: we got the flock, so no live process on this host holds it.)"
+        if h.get("host") != socket.gethostname(): return time.time() - self.path.stat().st_mtime < _STALE  # its heartbeat
+        if flocked: return False
+        try: os.kill(int(h["pid"]), 0); return True
+        except (ProcessLookupError, KeyError, TypeError, ValueError): return False
+        except PermissionError: return True  # alive, another user's
+
+# %% ../nbs/02b_train.ipynb #3e47364c
+@patch
+def acquire(self:RunLock):
+    "Take the lock (creating the folder), or raise a `UsageError` naming the run that holds it."
+    self.dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        flocked = False
+        if fcntl is not None:
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); flocked = True
+            except BlockingIOError: flocked = None  # a live process holds it
+            except OSError: pass  # this file system has no flock
+        h = self.holder()
+        if flocked is None or (h and self._alive(h, flocked)):
+            raise UsageError(f"--output-dir {self.dir}: another run is writing here (PID {h.get('pid', '?')} on {h.get('host', '?')}): "
+                             "wait for it to end, or choose another --output-dir")
+        if h: _say(f"{self.dir}: taking over the lock of PID {h.get('pid')} on {h.get('host')} (that run is gone)")
+        os.ftruncate(fd, 0); os.lseek(fd, 0, 0)
+        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime("%Y-%m-%d %H:%M:%S"))).encode()); os.fsync(fd)
+    except BaseException: os.close(fd); raise
+    self.fd = fd
+    threading.Thread(target=self._beat, daemon=True).start()
+    return self
+
+@patch
+def _beat(self:RunLock):
+    "Touch the lock file every `_BEAT` seconds while the run lives (how another host tells a live run from a lost one)."
+    while not self._done.wait(_BEAT):
+        try: os.utime(self.path)
+        except OSError: pass
+
+@patch
+def release(self:RunLock):
+    "Give the lock up: remove the file (if it is still ours) and drop the flock."
+    if self.fd is None: return
+    self._done.set()
+    if self.holder().get("pid") == os.getpid(): self.path.unlink(missing_ok=True)
+    os.close(self.fd); self.fd = None
+
+@patch
+def __enter__(self:RunLock): return self.acquire()
+@patch
+def __exit__(self:RunLock, *exc): self.release()
+
+# %% ../nbs/02b_train.ipynb #1c52904a
+_RUN_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md", STAMP, "run_config.json", "trainer_state.json", "training_args.bin",
+              "train_results.json", "eval_results.json", "all_results.json", "loss.png", "predictions.jsonl", "eval_generation.json",
+              "report.html", "data_check.json", "data_check.png")  # what a run writes at the top of its folder (with processor/, runs/, checkpoints)
+_NOT_THE_RESULT = {"output_dir", "dataset_dir", "resume_from_checkpoint", "overwrite_output_dir", "report_to", "run_name", "logging_steps",
+                   "dataloader_num_workers", "per_device_eval_batch_size", "decode_images", "final_generation", "max_new_tokens"}
+
+def previous_run(output_dir):
+    "What `output_dir` holds of an earlier run: None, or its `config`, `status` (complete, running, interrupted), `step` and `checkpoints`."
+    out = Path(output_dir)
+    ckpts = _checkpoints(out)
+    if not ckpts and not any((out/f).exists() for f in ("adapter_model.safetensors", "trainer_state.json")): return None
+    try: run = json.loads((out/"run_config.json").read_text())
+    except (OSError, ValueError): run = {}
+    try: step = json.loads((out/"trainer_state.json").read_text())["global_step"]
+    except (OSError, ValueError, KeyError, TypeError): step = None
+    status = run.get("status", "complete" if run else "interrupted")  # before runs had a status, run_config.json was written last
+    if status == "complete" and (step is None or safetensors_problem(out/"adapter_model.safetensors")): status = "interrupted"  # damaged since
+    return dict(config=run.get("config"), status=status, step=step, checkpoints=[c.name for c in ckpts])
+
+def _run_changes(saved, cfg):
+    "The settings in which `cfg` differs from an earlier run's `saved` config, as `name old -> new` (paths, loggers, final evaluation aside)."
+    changes = []
+    for f in dataclasses.fields(cfg):
+        old, new = saved.get(f.name, _default(f)), getattr(cfg, f.name)
+        if f.name in _NOT_THE_RESULT or old == new or f.name == "model_name" and Path(str(old)).name == Path(new).name: continue
+        changes.append((f.name, f"{f.name} {_show(old)} -> {_show(new)}"))
+    return changes
+
+def _clear_run(output_dir):
+    "Delete what a run wrote in `output_dir` (its files, processor/, runs/, checkpoints), and nothing else."
+    out = Path(output_dir)
+    for f in _RUN_FILES: (out/f).unlink(missing_ok=True)
+    for d in [out/"processor", out/"runs", *_checkpoints(out)]: shutil.rmtree(d, ignore_errors=True)
+
+# %% ../nbs/02b_train.ipynb #1888765b
+def _what(prev):
+    "An earlier run in words."
+    if prev["status"] == "complete": return f"a finished run ({prev['step']} steps)"
+    return "an unfinished run (" + (", ".join(prev["checkpoints"][-3:]) or "no checkpoint") + ")"
+
+def _fits(ckpt, cfg):
+    "Refuse a checkpoint whose adapter has other LoRA settings than `cfg` (see `checkpoint_misfit`)."
+    if (problem := checkpoint_misfit(ckpt, cfg)): raise UsageError(problem)
+
+def _plan(cfg):
+    "What this run does with what `cfg.output_dir` holds: `(\"fresh\", None)`, `(\"resume\", checkpoint)` or `(\"complete\", run)`; refuses the rest."
+    prev, flag, resume = previous_run(cfg.output_dir), f"--output-dir {cfg.output_dir}", cfg.resume_from_checkpoint
+    if prev is not None and cfg.overwrite_output_dir:
+        if _is_main_process(): _clear_run(cfg.output_dir)
+        _say(f"--overwrite-output-dir: deleted {_what(prev)} in {cfg.output_dir}")
+        prev = None
+    if prev is None:
+        if resume == "auto": _say(f"no checkpoint in {cfg.output_dir}: starting fresh")
+        if resume not in (None, "auto"): _fits(resume, cfg)
+        return ("resume", resume) if resume not in (None, "auto") else ("fresh", None)
+    if resume is None:
+        keep = "keeps it as it is" if prev["status"] == "complete" else "continues it"
+        raise UsageError(f"{flag}: holds {_what(prev)}: --resume-from-checkpoint auto {keep}, --overwrite-output-dir starts over, or choose another --output-dir")
+    changes = _run_changes(prev["config"], cfg) if prev["config"] else []
+    other = [c for name, c in changes if name not in ("max_steps", "num_train_epochs")]
+    if other: raise UsageError(f"{flag}: holds {_what(prev)} with other settings ({'; '.join(other[:3])}): "
+                               "give its settings, --overwrite-output-dir starts over, or choose another --output-dir")
+    if cfg.max_steps > 0 and prev["step"] and cfg.max_steps < prev["step"]:
+        raise UsageError(f"--max-steps {cfg.max_steps}: {cfg.output_dir} has trained {prev['step']} steps already")
+    if resume == "auto" and prev["status"] == "complete" and not changes: return "complete", prev
+    ckpt = resume if resume != "auto" else latest_checkpoint(cfg.output_dir)
+    if ckpt is None and prev["status"] == "complete":
+        raise UsageError(f"{flag}: holds {_what(prev)} without a checkpoint to continue from: --overwrite-output-dir starts over")
+    if ckpt is None: _say(f"no whole checkpoint in {cfg.output_dir}: starting fresh"); return "fresh", None
+    _fits(ckpt, cfg)
+    _say(f"resuming from {ckpt}")
+    return "resume", ckpt
+
+# %% ../nbs/02b_train.ipynb #9842bce9
+class StopOnSignal(TrainerCallback):
+    "On SIGTERM (preemption), finish the step, save a checkpoint there and stop training; a second signal is not caught."
+    def __init__(self, signals=(signal.SIGTERM,)): self.signals, self.received, self.stopped_at, self._old = signals, None, None, {}
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+        signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+        _say(f"{self.received}: saving a checkpoint at the end of this step, then stopping")
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handle) for s in self.signals}
+        return self
+    def __exit__(self, *exc):
+        for s, h in self._old.items(): signal.signal(s, h)
+    def _any_process(self, args):
+        "Did any process receive the signal? (All must save and stop at the same step.)"
+        stop = self.received is not None
+        if args.world_size > 1 and torch.distributed.is_initialized():
+            t = torch.tensor([float(stop)], device=args.device)
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX); stop = bool(t.item())
+        return stop
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stopped_at is None and self._any_process(args):
+            control.should_save = control.should_training_stop = True
+            args.load_best_model_at_end, self.stopped_at = False, state.global_step  # no time to reload the best one
+
+# %% ../nbs/02b_train.ipynb #3c6de351
+def _resume_hint(cfg):
+    "The last complete checkpoint and the command that resumes the run."
+    ckpt = latest_checkpoint(cfg.output_dir, quiet=True)
+    cmd = shlex.join(train_command(dataclasses.replace(cfg, resume_from_checkpoint="auto", overwrite_output_dir=False)))
+    return f"the last complete checkpoint is {ckpt}; resume with: {cmd}" if ckpt else f"no checkpoint was saved; start again with: {cmd}"
+
+def _close_bars(trainer):
+    "Close the trainer's progress bars, so that a fault's line is the last one on the console."
+    for cb in trainer.callback_handler.callbacks:
+        for bar in ("training_bar", "prediction_bar"):
+            if getattr(cb, bar, None) is not None: getattr(cb, bar).close(); setattr(cb, bar, None)
+
+def _fault(e, cfg, step):
+    "A `RunFault` for a disk that filled or memory that ran out at `step`: one line saying what to do."
+    kind, what = fault_kind(e, cfg.output_dir), (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    advice = ("free some space" if kind == "disk full" else
+              f"lower --per-device-train-batch-size ({cfg.per_device_train_batch_size}) or --max-length, or set --gradient-checkpointing true or --quantization 4bit")
+    return RunFault(f"{kind} at step {step} ({what}): {advice}; {_resume_hint(cfg)}")
 
 # %% ../nbs/02b_train.ipynb #ee6afee9
-def train(cfg:TrainConfig):
-    "Train a LoRA adapter as `cfg` says; returns a `TrainResult`."
-    pref = preference_settings(cfg) if cfg.method == "dpo" else None  # --method dpo: the DPO chapter's trainer
-    (train_src, val_src), out = _data_sources(cfg), _check_output_dir(cfg.output_dir)
+def train(cfg:TrainConfig,
+          callbacks=() # More `TrainerCallback`s for the trainer
+         ):
+    "Train a LoRA adapter as `cfg` says; returns a `TrainResult`. Wrong input raises `UsageError` before anything loads; a fault, `RunFault`."
+    if not isinstance(cfg, TrainConfig): raise UsageError(f"train expects a TrainConfig, got {type(cfg).__name__}")
+    validate_config(cfg)  # every value, the data files, the output folder, the model and its LoRA targets
+    if cfg.method == "dpo":
+        try: preference_settings(cfg)
+        except ValueError as e: raise UsageError(str(e)) from None
+    precision, note = resolve_precision(cfg.bf16)
+    try: training_arguments(cfg, precision, bool(cfg.validation_file or cfg.validation_dataset))  # transformers' own checks, before anything loads
+    except ValueError as e: raise UsageError(f"invalid training settings: {str(e).splitlines()[0]}") from None
+    with RunLock(cfg.output_dir) if _is_main_process() else contextlib.nullcontext():
+        action, arg = _plan(cfg)
+        if action == "complete":
+            _say(f"{cfg.output_dir} holds a complete run ({arg['step']} steps): left as it is (--overwrite-output-dir starts it over)")
+            out = Path(cfg.output_dir)
+            try: metrics = json.loads((out/"all_results.json").read_text())
+            except (OSError, ValueError): metrics = {}
+            return TrainResult(out, metrics, json.loads((out/"trainer_state.json").read_text()).get("log_history", []), None, None)
+        return _train(cfg, precision, note, arg, callbacks)
+
+# %% ../nbs/02b_train.ipynb #1ba1f78d
+def _train(cfg, precision, note, resume, callbacks):
+    "The run itself, in a locked output folder: data, model, LoRA, trainer, training (resumed from `resume`), evaluation, saving."
+    out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
     processor = _run_processor(cfg)
+    pref = preference_settings(cfg) if cfg.method == "dpo" else None  # --method dpo: the DPO chapter's trainer
+    train_src, val_src = _data_sources(cfg)
     train_rep = checked_data(cfg, processor, train_src)  # bad data stops here, before the model loads
     val_rep = checked_data(cfg, processor, val_src) if val_src else None
-    if _world_size() == 1 or int(os.environ.get("RANK", 0)) == 0: train_rep.save(out)
-    precision, note = resolve_precision(cfg.bf16)
-    if note: print(f"qwenvl-train: {note}", file=sys.stderr)
-    model = load_model(cfg.model_name, dtype=torch.bfloat16 if precision == "bf16" else torch.float32,
-                       quantization=cfg.quantization, attn_implementation=cfg.attn_implementation)
+    train_ds, eval_ds = _dataset(train_rep, processor, cfg), _dataset(val_rep, processor, cfg) if val_rep else None
+    if cfg.max_tokens_per_batch and max(train_ds.lengths) > cfg.max_tokens_per_batch:
+        raise UsageError(f"--max-tokens-per-batch {cfg.max_tokens_per_batch}: the longest sample has {max(train_ds.lengths)} tokens (raise it, or set --max-length)")
+    if _is_main_process(): train_rep.save(out)
+    if note: _say(note)
+    try: model = load_model(cfg.model_name, dtype=torch.bfloat16 if precision == "bf16" else torch.float32,
+                            quantization=cfg.quantization, attn_implementation=cfg.attn_implementation)
+    except Exception as e:
+        if fault_kind(e) is None: raise
+        raise _fault(e, cfg, 0) from e
     set_seed(cfg.seed)  # the LoRA initialisation is part of the run: same seed, same adapter, however many processes
     model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules, cfg.lora_vision, cfg.train_merger,
                      cfg.freeze_vision, cfg.modules_to_save, cfg.use_rslora, cfg.use_dora, _gradient_checkpointing(cfg))
@@ -254,48 +476,66 @@ def train(cfg:TrainConfig):
     trainable = sum(v["trainable"] for v in parts.values())  # a checkpoint: weights + AdamW's two moments, fp32
     check_free_space(out, trainable * 12, (cfg.save_total_limit or 3) if cfg.save_strategy != "no" else 1)
     trains_vision = any(v["trainable"] for k, v in parts.items() if k in ("vision", "merger"))
-    trainer = (VLPreferenceTrainer if pref else VLTrainer)(model=model, args=training_arguments(cfg, precision, val_rep is not None, trains_vision),
-                        train_dataset=_dataset(train_rep, processor, cfg), eval_dataset=_dataset(val_rep, processor, cfg) if val_rep else None,
-                        data_collator=(PreferenceCollator if pref else VLCollator)(processor.tokenizer.pad_token_id), max_tokens_per_batch=cfg.max_tokens_per_batch,
-                        part_lrs=dict(vision=cfg.vision_lr, merger=cfg.merger_lr), **(pref or {}))
+    trainer = (VLPreferenceTrainer if pref else VLTrainer)(
+        model=model, args=training_arguments(cfg, precision, val_rep is not None, trains_vision), train_dataset=train_ds, eval_dataset=eval_ds,
+        data_collator=(PreferenceCollator if pref else VLCollator)(processor.tokenizer.pad_token_id),
+        max_tokens_per_batch=cfg.max_tokens_per_batch, part_lrs=dict(vision=cfg.vision_lr, merger=cfg.merger_lr), **(pref or {}))
+    trainer.run_processor = processor  # saved into every checkpoint
     _add_evaluation_callbacks(trainer, cfg, processor, val_rep)
-    print(f"qwenvl-train: {len(trainer.train_dataset)} train / {len(trainer.eval_dataset or [])} validation samples; "
+    for cb in callbacks: trainer.add_callback(cb)
+    stop = StopOnSignal(); trainer.add_callback(stop)
+    print(f"qwenvl-train: {len(train_ds)} train / {len(eval_ds or [])} validation samples; "
           f"padding efficiency {trainer.planned_padding_efficiency():.2f}; trainable parameters: "
           + ", ".join(f"{k} {v['trainable']:,} of {v['total']:,}" for k, v in parts.items()))
-    with warnings.catch_warnings():
-        if cfg.model_name in TINY_MODELS:  # peft looks the base model's name up on the hub at each save
-            warnings.filterwarnings("ignore", message="Could not find a config file in tiny-")
-        metrics = trainer.train(resume_from_checkpoint=_resume_point(cfg)).metrics
-        if val_rep: metrics |= trainer.evaluate()
-        if val_rep and cfg.final_generation and trainer.is_world_process_zero():
-            metrics |= (final_preference_report(trainer.model, processor, val_rep.pairs(), out, trainer.state.log_history, cfg.dpo_beta,
-                                                answer_length(cfg), cfg.per_device_eval_batch_size) if pref else
-                        final_generation(trainer.model, processor, val_rep.kept()[0], out, trainer.state.log_history,
-                                         answer_length(cfg), cfg.per_device_eval_batch_size, eval_metrics(cfg)))
-        _save_run(trainer, processor, cfg, precision, metrics)
+    if _is_main_process(): _write_run_config(cfg, precision, model_family(model.config), "running")
+    try:
+        with warnings.catch_warnings(), stop:
+            if cfg.model_name in TINY_MODELS:  # peft looks the base model's name up on the hub at each save
+                warnings.filterwarnings("ignore", message="Could not find a config file in tiny-")
+            metrics = trainer.train(resume_from_checkpoint=resume).metrics
+            if stop.stopped_at is not None:
+                raise RunFault(f"stopped by {stop.received} at step {stop.stopped_at}: {out/f'checkpoint-{stop.stopped_at}'} saved; "
+                               f"resume with: {shlex.join(train_command(dataclasses.replace(cfg, resume_from_checkpoint='auto')))}")
+            if val_rep and not stop.received: metrics |= trainer.evaluate()
+            if val_rep and cfg.final_generation and trainer.is_world_process_zero() and not stop.received:
+                metrics |= (final_preference_report(trainer.model, processor, val_rep.pairs(), out, trainer.state.log_history, cfg.dpo_beta,
+                                                    answer_length(cfg), cfg.per_device_eval_batch_size) if pref else
+                            final_generation(trainer.model, processor, val_rep.kept()[0], out, trainer.state.log_history,
+                                             answer_length(cfg), cfg.per_device_eval_batch_size, eval_metrics(cfg)))
+            _save_run(trainer, processor, cfg, precision, metrics)
+    except Exception as e:
+        if not isinstance(e, RunFault) and fault_kind(e, out) is None: raise
+        _close_bars(trainer)
+        if _is_main_process():
+            try: _write_run_config(cfg, precision, model_family(model.config), "interrupted", global_step=trainer.state.global_step)
+            except OSError: pass  # the disk may be full
+        raise e if isinstance(e, RunFault) else _fault(e, cfg, trainer.state.global_step) from e
     if trainer.is_world_process_zero(): print(run_summary(trainer, metrics, out))
     return TrainResult(out, metrics, trainer.state.log_history, trainer.model, processor)
 
 # %% ../nbs/02b_train.ipynb #665a7f02
 def main(argv=None):
-    "The `qwenvl-train` command."
+    "The `qwenvl-train` command: exit status 0 ok, 2 a usage or input error, 3 a runtime fault (see `EXIT_STATUS`)."
     cfg = parse_args(argv)
     try: train(cfg)
-    except (DataError, FileNotFoundError) as e: _fail("qwenvl-train", e)
+    except (UsageError, DataError) as e: _fail("qwenvl-train", e, 2)
+    except RunFault as e: _fail("qwenvl-train", e, 3)
 
 # %% ../nbs/02b_train.ipynb #c2d167cc
 def check_main(argv=None):
-    "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags (preference pairs with `--method dpo`)."
+    "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags (preference pairs with `--method dpo`); exit status 0 OK, 1 data not OK, 2 a usage error, 3 a fault."
     cfg = parse_args(argv, prog="qwenvl-check")
     try:
+        validate_config(cfg)  # the training line's flags, the output folder it writes its report into
         files, processor = _data_files(cfg), _run_processor(cfg)
         rep = (check_preferences(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, decode_images=True) if cfg.method == "dpo" else
                check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only, decode_images=True,
                           special_tokens=cfg.special_tokens_in_text, max_errors=cfg.max_errors,
                           batch_size=cfg.per_device_train_batch_size, image_resolver=cfg.image_path_map))
-    except (DataError, FileNotFoundError) as e: _fail("qwenvl-check", e)
+    except (UsageError, DataError) as e: _fail("qwenvl-check", e)
     print(rep)
-    json_path, png_path = rep.save(cfg.output_dir)
+    try: json_path, png_path = rep.save(cfg.output_dir)
+    except OSError as e: _fail("qwenvl-check", f"{fault_kind(e) or 'cannot write the report'}: {e}", 3)
     print(f"qwenvl-check: report {json_path}, histogram {png_path}")
     sys.exit(0 if rep.ok(cfg.skip_bad_samples) else 1)
 
