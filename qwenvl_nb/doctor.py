@@ -16,9 +16,10 @@ from fastcore.basics import patch
 
 # %% ../nbs/00d_doctor.ipynb #57cada01
 from .data import Conversation, DataError, ImageData, iter_dataset
-from .vision import load_image
+from .vision import load_image, load_video, video_budget
 from .tasks import apply_box_convention
 from .encode import plan_samples, fit_sample, _COLOURS, _SHAPES, _COUNTS, _EN_Q, _ZH_Q, _SYSTEMS
+
 
 # %% ../nbs/00d_doctor.ipynb #3c18b3df
 def _stats(xs):
@@ -29,10 +30,11 @@ def _stats(xs):
                 max=int(a.max()), mean=round(float(a.mean()), 1))
 
 def _duplicates(convs):
-    "Groups (lists of sources) of conversations with identical messages and images (compared by a digest: memory stays small)."
+    "Groups (lists of sources) of conversations with identical messages, images and videos (compared by a digest: memory stays small)."
     groups = {}
     for c in convs:
-        key = hashlib.blake2b(json.dumps([c.messages, [str(p) for p in c.images]], sort_keys=True).encode(), digest_size=16).digest()
+        media = [[str(p) for p in c.images], [[str(v.src) if not v.is_frames else [str(f) for f in v.src], v.options] for v in c.videos]]
+        key = hashlib.blake2b(json.dumps([c.messages, *media], sort_keys=True, default=str).encode(), digest_size=16).digest()
         groups.setdefault(key, []).append(c.source)
     return [g for g in groups.values() if len(g) > 1]
 
@@ -60,6 +62,8 @@ class DataReport:
     warnings: list = field(default_factory=list)
     n_warnings: int|None = None
     max_errors: int = 1000
+    batch_size: int = 1  # the training batch size: the largest batch is this many of the longest samples
+    video_budget: dict = field(default_factory=dict)  # the run's video settings (`video_budget`)
     def __post_init__(self):
         self.n_errors = len(self.errors) if self.n_errors is None else self.n_errors
         self.n_warnings = len(self.warnings) if self.n_warnings is None else self.n_warnings
@@ -105,19 +109,23 @@ def _outliers(convs, plans, decisions, batch_size, vocab_size):
 def check_data(files, dataset_dir, processor,
                max_length:int|None=None, truncation:str="drop", # The length policy training will apply
                last_turn_only:bool=False,
-               decode_images:bool=False, # Also decode every image (finds truncated files; slower)
+               decode_images:bool=False, # Also decode every image and each video's sampled frames (finds truncated files; slower)
                special_tokens:str="escape", # A special token in the text: read as plain text (escape), or the record refused (refuse)
                max_errors:int=1000, # List this many bad records (and warnings); all of them are counted
                batch_size:int=1, # The training batch size, for the memory a long sample needs
                image_resolver=None # Maps image URIs (azureml://...) to local paths (`uri_resolver`)
               ) -> DataReport:
-    "Read and check every record of `files` (data files or Hugging Face datasets) with `processor` and its pixel budget, as training will; see `DataReport`."
+    "Read and check every record of `files` (data files or Hugging Face datasets) with `processor` and its pixel and video budgets, as training will; see `DataReport`."
     errors, warnings, convs, plans, counts, pending = _Capped(max_errors), _Capped(max_errors), [], [], {}, []
     max_px = processor.image_processor.size["longest_edge"]
     def plan_pending():  # a batch at a time: the text of many samples is tokenised in one call
         for c, plan in zip(pending, plan_samples(processor, pending, last_turn_only, special_tokens)):
-            for im in c.images:
-                if isinstance(im, ImageData): im.release()  # a dataset's image is read again when training uses it
+            if decode_images and not isinstance(plan, Exception):  # the sampled frames of each video, decoded
+                try:
+                    for v, vp in zip(c.videos, plan.videos): load_video(v, vp, c.source)
+                except DataError as e: plan = e
+            for im in [*c.images, *(v.src for v in c.videos)]:
+                if isinstance(im, ImageData): im.release()  # a dataset's image (or video) is read again when training uses it
             if isinstance(plan, Exception): errors.add(str(plan) if isinstance(plan, DataError) else f"{c.source}: {plan}"); continue
             for w in _sample_warnings(c, plan, last_turn_only): warnings.add(w)
             convs.append(c); plans.append(plan)
@@ -138,25 +146,31 @@ def check_data(files, dataset_dir, processor,
     for w in _outliers(convs, plans, decisions, batch_size, len(processor.tokenizer)): warnings.add(w)
     size = processor.image_processor.size
     return DataReport(counts, list(errors), convs, plans, decisions, _duplicates(convs), max_length, truncation,
-                      (size["shortest_edge"], size["longest_edge"]), errors.n, list(warnings), warnings.n, max_errors)
+                      (size["shortest_edge"], size["longest_edge"]), errors.n, list(warnings), warnings.n, max_errors,
+                      batch_size, video_budget(processor) if hasattr(processor, "video_processor") else {})
 
 # %% ../nbs/00d_doctor.ipynb #ddcb1e3a
 @patch
 def summary(self:DataReport):
     "The report as a JSON-ready dict (lists capped at `max_errors` items, with the counts of all)."
     per_image, cap = [n for p in self.plans for n in p.image_tokens], self.max_errors
-    dropped = self.dropped
+    per_video, frames = [n for p in self.plans for n in p.video_tokens], [len(v.indices) for p in self.plans for v in p.videos]
+    dropped, kept = self.dropped, self.kept()[1]
+    longest = max((min(p.length, self.max_length or p.length) for p in kept), default=0)
     return dict(files=self.counts, records=sum(self.counts.values()), samples=len(self.conversations), bad_records=self.n_errors,
                 errors=self.errors[:cap], errors_not_listed=self.n_errors - len(self.errors[:cap]),
                 warnings=self.warnings[:cap], n_warnings=self.n_warnings, warnings_not_listed=self.n_warnings - len(self.warnings[:cap]),
                 tokens=dict(text=_stats([p.text_tokens for p in self.plans]), image=_stats([sum(p.image_tokens) for p in self.plans]),
-                            total=_stats([p.length for p in self.plans])),
+                            video=_stats([sum(p.video_tokens) for p in self.plans]), total=_stats([p.length for p in self.plans])),
                 images=len(per_image), image_tokens_per_image=_stats(per_image),
                 pixel_budget=dict(min_pixels=self.budget[0], max_pixels=self.budget[1]),
+                videos=len(per_video), video_tokens_per_video=_stats(per_video), frames_per_video=_stats(frames), video_budget=self.video_budget,
+                batch=dict(size=self.batch_size, longest=longest, tokens=self.batch_size * longest),
                 max_length=self.max_length, truncation=self.truncation, truncated=self.decisions.count("truncate"),
                 dropped=[dict(source=s, reason=r) for s, r in dropped[:cap]], n_dropped=len(dropped),
                 duplicates=self.duplicates[:cap], n_duplicate_groups=len(self.duplicates),
-                kept=len(self.kept()[0]), ok=self.ok(), ok_with_skip_bad_samples=self.ok(skip_bad=True))
+                kept=len(kept), ok=self.ok(), ok_with_skip_bad_samples=self.ok(skip_bad=True))
+
 
 # %% ../nbs/00d_doctor.ipynb #dc9296aa
 def _listed(items, n, shown=20, what="more"):
@@ -173,9 +187,17 @@ def __str__(self:DataReport):
     rows += _listed(s["errors"], s["bad_records"], what="more bad records" + unlisted)
     if s["n_warnings"]: rows += [f"warnings: {s['n_warnings']:,}"] + _listed(s["warnings"], s["n_warnings"])
     rows.append(f"tokens per sample {'min':>7}{'p50':>7}{'p90':>7}{'p99':>7}{'max':>7}{'mean':>9}")
-    for k, st in s["tokens"].items(): rows.append(f"  {k:<15} {st['min']:>7}{st['p50']:>7}{st['p90']:>7}{st['p99']:>7}{st['max']:>7}{st['mean']:>9}")
+    for k, st in s["tokens"].items():
+        if k != "video" or s["videos"]: rows.append(f"  {k:<15} {st['min']:>7}{st['p50']:>7}{st['p90']:>7}{st['p99']:>7}{st['max']:>7}{st['mean']:>9}")
     it, (lo, hi) = s["image_tokens_per_image"], self.budget
     rows.append(f"image tokens per image: {it['min']}-{it['max']} (median {it['p50']}) over {s['images']:,} images, pixel budget {lo:,}-{hi:,}")
+    if s["videos"]:
+        vt, fr, b = s["video_tokens_per_video"], s["frames_per_video"], s["video_budget"]
+        rows.append(f"video tokens per video: {vt['min']:,}-{vt['max']:,} (median {vt['p50']:,}) over {s['videos']:,} videos of {fr['min']}-{fr['max']} frames; "
+                    f"budget {b['fps']:g} fps, {b['min_frames']}-{b['max_frames']} frames, {b['min_pixels']:,}-{b['max_pixels']:,} pixels a frame, "
+                    f"at most {b['max_tokens']:,} tokens a video")
+    bt = s["batch"]
+    rows.append(f"largest batch: {bt['size']} x {bt['longest']:,} tokens = {bt['tokens']:,} tokens (batch size x the longest sample)")
     rows.append(f"max_length: {s['max_length'] or 'none'}; {s['truncated']:,} truncated, {s['n_dropped']:,} dropped (policy {s['truncation']})")
     rows += [f"  dropped {d['source']}: {d['reason']}" for d in s["dropped"][:10]]
     rows.append(f"duplicates: {s['n_duplicate_groups']:,} group(s)" + "".join(f"\n  {' = '.join(g[:5])}{' = ...' if len(g) > 5 else ''}" for g in s["duplicates"][:10]))
@@ -189,11 +211,13 @@ def _repr_markdown_(self:DataReport): return f"```\n{self}\n```"
 # %% ../nbs/00d_doctor.ipynb #0a588126
 @patch
 def plot(self:DataReport, path=None):
-    "Histograms of text and image tokens per sample (and `max_length`); saved as PNG when `path` is given."
+    "Histograms of text, image and video tokens per sample (and `max_length`); saved as PNG when `path` is given."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(7, 3.2)); ax = fig.subplots()
-    text, image = [p.text_tokens for p in self.plans], [sum(p.image_tokens) for p in self.plans]
-    ax.hist([text, image], bins=30, stacked=True, label=["text tokens", "image tokens"])
+    parts = {"text tokens": [p.text_tokens for p in self.plans], "image tokens": [sum(p.image_tokens) for p in self.plans],
+             "video tokens": [sum(p.video_tokens) for p in self.plans]}
+    if not any(parts["video tokens"]): del parts["video tokens"]
+    ax.hist(list(parts.values()), bins=30, stacked=True, label=list(parts))
     if self.max_length: ax.axvline(self.max_length, color="red", ls="--", label=f"max_length {self.max_length}")
     ax.set(xlabel="tokens per sample", ylabel="samples", title="Tokens per sample"); ax.legend()
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")

@@ -319,7 +319,7 @@ class VideoPlan:
 def _frames_info(video, source, factor, b):
     "`(frames, fps, height, width)` of a list of frames from their headers, each first sized as an image the way qwen-vl-utils' `fetch_video` does."
     sizes = [image_size(f, source) for f in video.src]
-    if len(set(sizes)) > 1: raise DataError(f"{source}: video: its frames differ in size ({sizes[0][0]}x{sizes[0][1]} and {next(s for s in sizes if s != sizes[0])})")
+    if len(set(sizes)) > 1: raise DataError(f"{source}: video: its frames differ in size: " + " and ".join(f"{w}x{h}" for w, h in list(dict.fromkeys(sizes))[:2]))
     f = 2 * factor  # (qwen-vl-utils passes the patch factor where the patch size goes: a listed frame is sized in steps of 56 or 64 pixels)
     lo = b["min_pixels"] if "min_pixels" in b["set"] else 4 * f ** 2  # its image bounds, unless the video sets its own
     hi = b["max_pixels"] if "max_pixels" in b["set"] else 16384 * f ** 2
