@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['VIDEO_DEFAULTS', 'load_image', 'image_size', 'token_pixels', 'set_pixel_budget', 'image_tokens', 'set_video_budget',
-           'video_budget', 'sample_frames', 'video_frame_size', 'VideoInfo', 'video_info', 'VideoPlan', 'plan_video',
-           'load_video']
+           'video_budget', 'sample_frames', 'video_frame_size', 'VideoInfo', 'video_info', 'ball_frames', 'write_video',
+           'VideoPlan', 'plan_video', 'load_video']
 
 # %% ../nbs/00a_vision.ipynb #ba0ddbc8
 import io, math, re, struct, warnings
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 
 # %% ../nbs/00a_vision.ipynb #d021c50e
@@ -301,6 +301,30 @@ def video_info(src, source=""):
     except (OSError, ValueError, EOFError, av.error.FFmpegError) as e: raise _video_error(e, source, label) from None
     if n <= 0 or fps <= 0 or not w or not h: raise DataError(f"{source}: video: zero frames in {label} (its header gives {n} frames at {fps:g} fps, {w}x{h})")
     return VideoInfo(n, fps, w, h)
+
+
+# %% ../nbs/00a_vision.ipynb #71de6b0a
+def ball_frames(n:int=20, size=(96, 64), # Frames, and their (width, height)
+                direction:int=1 # 1: the ball moves right; -1: left
+               ) -> list:
+    "The frames of a synthetic clip (the tests' and the sample video dataset's): a yellow ball crossing a background whose red rises frame by frame."
+    frames = []
+    for i in range(n):
+        im, x = Image.new("RGB", size, (min(255, 12 * i), 80, 160)), 3 * i if direction > 0 else size[0] - 20 - 3 * i
+        ImageDraw.Draw(im).ellipse([x, 10, x + 20, 30], fill=(250, 250, 0)); frames.append(im)
+    return frames
+
+def write_video(path, frames, # Where to write, and the PIL frames (all one size)
+                fps:float=10, codec:str="mpeg4" # The rate; PyAV's encoder: mpeg4 (.mp4, .avi, .mkv), libvpx (.webm), ...
+               ):
+    "Encode `frames` into the video file `path` with PyAV; returns `path`."
+    av = _av()
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps); (s.width, s.height), s.pix_fmt = frames[0].size, "yuv420p"
+        for im in frames:
+            for p in s.encode(av.VideoFrame.from_image(im)): c.mux(p)
+        for p in s.encode(): c.mux(p)
+    return Path(path)
 
 
 # %% ../nbs/00a_vision.ipynb #67f96480
