@@ -427,6 +427,7 @@ def _fill(images, top, where):
 
 def _fill_videos(videos, top, where, obj):
     "Videos in the order they appear, placeholders filled from the record's list (the counts must match), each with the record's settings under its own."
+    if not videos and not top: return []  # (a record without videos: its other fields are none of our business)
     n = sum(v is None or v.src is None for v in videos)
     if n != len(top): raise data_error(where, "videos", f"{n} <video> placeholder(s) but {len(top)} video(s)" + ("; mark where each video goes with a <video> tag" if not n else ""))
     it, opts = iter(top), _video_options(obj, where)
