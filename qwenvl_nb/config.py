@@ -47,6 +47,12 @@ class TrainConfig:
     max_pixels: Optional[int] = _opt(None, "largest image size in pixels, e.g. 1003520 = 1280*28*28 (default: the processor's)", "data")
     image_min_tokens: Optional[int] = _opt(None, "--min-pixels given as image tokens per image", "data")
     image_max_tokens: Optional[int] = _opt(None, "--max-pixels given as image tokens per image", "data")
+    fps: Optional[float] = _opt(None, "video frames sampled per second (default 2, as Qwen's preprocessing); a video given as frames: the rate they were taken at", "data")
+    min_frames: Optional[int] = _opt(None, "fewest frames sampled per video (default 4; never more than the video has)", "data")
+    max_frames: Optional[int] = _opt(None, "most frames sampled per video (default 768)", "data")
+    video_min_pixels: Optional[int] = _opt(None, "smallest video frame in pixels (default 128 tokens' worth: 100352 = 128*28*28)", "data")
+    video_max_pixels: Optional[int] = _opt(None, "largest video frame in pixels (default 768 tokens' worth: 602112 = 768*28*28)", "data")
+    video_max_tokens: Optional[int] = _opt(None, "most tokens per video: its frames shrink to fit (default 115200, as Qwen's preprocessing); a video above it at --video-min-pixels is refused", "data")
     last_turn_only: bool = _opt(False, "train on the last assistant turn only (default: every assistant turn)", "data")
     skip_bad_samples: bool = _opt(False, "skip (and report) bad records instead of refusing to start", "data")
     max_errors: int = _opt(1000, "the data check lists this many bad records (all of them are counted)", "data")
@@ -320,6 +326,8 @@ VALUE_RULES = {  # field -> a check of its value (when not None): the problem, o
     "eval_steps": _at_least(1), "generation_eval_samples": _at_least(0), "early_stopping_patience": _at_least(1),
     "max_new_tokens": _at_least(1), "save_steps": _at_least(1), "save_total_limit": _at_least(1), "logging_steps": _at_least(1),
     "max_errors": _at_least(1), "dpo_beta": _above(0), "dpo_sft_weight": _at_least(0),
+    "fps": _above(0), "min_frames": _at_least(1), "max_frames": _at_least(1), "video_min_pixels": _at_least(1),
+    "video_max_pixels": _at_least(1), "video_max_tokens": _at_least(1),
 }
 
 ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
@@ -386,7 +394,8 @@ def _check_best_model(cfg):
 
 def _check_parts(cfg):
     "Image bounds given once and in order; a part's learning rate only where that part trains."
-    for lo, hi in [("min_pixels", "max_pixels"), ("image_min_tokens", "image_max_tokens")]:
+    for lo, hi in [("min_pixels", "max_pixels"), ("image_min_tokens", "image_max_tokens"), ("min_frames", "max_frames"),
+                   ("video_min_pixels", "video_max_pixels")]:
         a, b = getattr(cfg, lo), getattr(cfg, hi)
         if a is not None and b is not None and a > b: return f"{_flag(lo)} {a} is larger than {_flag(hi)} {b}"
     for px, tok in [("min_pixels", "image_min_tokens"), ("max_pixels", "image_max_tokens")]:

@@ -21,7 +21,7 @@ from transformers import Trainer
 
 # %% ../nbs/02b_dpo.ipynb #cf7abab7
 from .data import Conversation, DataError, data_error, read_records, record_to_conversation, _local_images
-from .vision import load_image, image_size
+from .vision import load_image, image_size, load_video
 from .encode import plan_sample, fit_sample, encode_conversation, VLCollator, _COLOURS, _SHAPES, _COUNTS
 from .doctor import DataReport, _duplicates, _stats
 from .model import generate_replies
@@ -165,7 +165,10 @@ def check_preferences(files, dataset_dir, processor,
             if decode_images:
                 for im in p.chosen.images: load_image(im, p.source, max_px)
             sizes = [image_size(im, p.source) for im in p.chosen.images]
-            plans.append([plan_sample(processor, c, last_turn_only=True, sizes=sizes) for c in (p.chosen, p.rejected)]); pairs.append(p)
+            pl = [plan_sample(processor, c, last_turn_only=True, sizes=sizes) for c in (p.chosen, p.rejected)]
+            if decode_images:  # each video's sampled frames (the two sides share the prompt's videos)
+                for v, vp in zip(p.chosen.videos, pl[0].videos): load_video(v, vp, p.source)
+            plans.append(pl); pairs.append(p)
         except DataError as e: errors.append(str(e))
         except ValueError as e: errors.append(f"{p.source}: {e}")  # a template whose labels cannot be derived
     decisions = [_pair_decision(*(fit_sample(x, max_length, truncation, processor.image_token_id) for x in pl)) for pl in plans]
@@ -177,8 +180,8 @@ def check_preferences(files, dataset_dir, processor,
 
 # %% ../nbs/02b_dpo.ipynb #3ccd639b
 def _prompt_tokens(plan):
-    "Tokens before the reply, images expanded (images are only in the prompt)."
-    return plan.spans[-1][0] + sum(plan.image_tokens) - len(plan.image_tokens)
+    "Tokens before the reply, images and videos expanded (they are only in the prompt)."
+    return plan.spans[-1][0] + sum(plan.image_tokens) - len(plan.image_tokens) + sum(plan.video_tokens) - len(plan.video_tokens)
 
 @patch
 def summary(self:PreferenceReport):

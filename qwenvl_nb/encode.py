@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN2_VL_CHAT_TEMPLATE', 'QWEN3_VL_CHAT_TEMPLATE', 'SPECIAL_TOKENS_IN_TEXT',
            'train_tiny_tokenizer', 'build_tiny_processor', 'ChatEncoder', 'chat_encoder', 'assistant_spans',
-           'SamplePlan', 'plan_sample', 'plan_samples', 'encode_conversation', 'encode_prompt', 'fit_sample',
-           'ConversationDataset', 'VLCollator', 'padding_efficiency', 'TokenBudgetBatchSampler']
+           'video_token_ids', 'SamplePlan', 'plan_sample', 'plan_samples', 'encode_conversation', 'encode_prompt',
+           'fit_sample', 'ConversationDataset', 'VLCollator', 'padding_efficiency', 'TokenBudgetBatchSampler']
 
 # %% ../nbs/00b_encode.ipynb #487b334c
 import importlib.resources, re, weakref
+from pathlib import Path
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -19,8 +20,9 @@ from PIL import Image
 from torch.nn.utils.rnn import pad_sequence
 
 # %% ../nbs/00b_encode.ipynb #844f9aa2
-from .data import Conversation, DataError
-from .vision import load_image, image_size, image_tokens
+from .data import Conversation, DataError, Video
+from .vision import load_image, image_size, image_tokens, plan_video, load_video, VideoPlan
+
 
 # %% ../nbs/00b_encode.ipynb #a10b7c50
 QWEN_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -263,20 +265,45 @@ def assistant_spans(processor, messages, last_turn_only=False):
     if ids is None: raise ValueError(f"messages[{escaped[0][0]}]: the special token {escaped[0][1]} cannot be read as plain text: the chat template changes message text")
     return chat_encoder(processor).render(messages), ids, spans
 
+# %% ../nbs/00b_encode.ipynb #8089991c
+def _video_metadata(plan:VideoPlan):
+    "transformers' `VideoMetadata` of a planned video: what its processor reads the rate and the sampled frames from."
+    from transformers.video_utils import VideoMetadata
+    return VideoMetadata(total_num_frames=plan.total_frames, fps=plan.fps, frames_indices=list(plan.indices), height=plan.size[0], width=plan.size[1])
+
+def video_token_ids(processor, plan:VideoPlan) -> list:
+    "The token ids that a video's `<|video_pad|>` becomes, as `processor` writes them: its video tokens (Qwen3-VL: each frame pair timestamped, in its own block)."
+    text = processor.replace_video_token({"video_grid_thw": torch.tensor([plan.grid]), "video_metadata": [_video_metadata(plan)]}, 0)
+    vt, vid = processor.video_token, processor.video_token_id
+    pieces = re.split(f"((?:{re.escape(vt)})+)", text)  # text (timestamps, frame markers) between runs of video tokens
+    texts = [p for k, p in enumerate(pieces) if k % 2 == 0 and p]
+    it = iter(processor.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else [])  # the processor's own text: special tokens are tokens
+    return [t for k, p in enumerate(pieces) if p for t in ([vid] * (len(p) // len(vt)) if k % 2 else next(it))]
+
+
 # %% ../nbs/00b_encode.ipynb #861879fe
 SPECIAL_TOKENS_IN_TEXT = ("escape", "refuse")
 
 @dataclass
 class SamplePlan:
-    "The text side of a sample, computed once: token ids (one pad per image), trained spans, tokens per image, total length, image sizes, special tokens read as text."
+    "The text side of a sample, computed once: token ids (one pad per image and per video), trained spans, tokens per image, total length, image sizes, special tokens read as text, each video's plan and tokens."
     ids: list
     spans: list
     image_tokens: list
     length: int
     sizes: list = field(default_factory=list)  # (width, height) of each image, from its header
     escaped: list = field(default_factory=list)  # (message index, special token) read as plain text
+    videos: list = field(default_factory=list)  # a `VideoPlan` for each video, from its header
+    video_tokens: list = field(default_factory=list)  # the tokens each video's pad becomes (Qwen3-VL: with its timestamps and frame markers)
+    media: list = field(default_factory=list)  # (position in `ids`, tokens, "image" | "video") of each pad, in order
     @property
-    def text_tokens(self): return self.length - sum(self.image_tokens)
+    def text_tokens(self): return self.length - sum(self.image_tokens) - sum(self.video_tokens)
+
+def _media(ids, processor, n_img, n_vid):
+    "`(position, tokens, kind)` of each image and video pad of `ids`, in order."
+    vid = getattr(processor, "video_token_id", None)
+    pos = {"image": [i for i, t in enumerate(ids) if t == processor.image_token_id], "video": [i for i, t in enumerate(ids) if t == vid]}
+    return sorted([(i, n, "image") for i, n in zip(pos["image"], n_img)] + [(i, n, "video") for i, n in zip(pos["video"], n_vid)])
 
 def _plan(processor, conv, last_turn_only, sizes, special_tokens, got=False):
     ids, spans, escaped = _spans(processor, conv.messages, last_turn_only, got)
@@ -286,9 +313,14 @@ def _plan(processor, conv, last_turn_only, sizes, special_tokens, got=False):
         raise DataError(f"{conv.source}: {conv.field_of(i)}: the text holds the special token {t}: {why}")
     if (n := ids.count(processor.image_token_id)) != len(conv.images):
         raise DataError(f"{conv.source}: the chat template renders {n} image(s) of the record's {len(conv.images)}")
+    if (n := ids.count(getattr(processor, "video_token_id", None))) != len(conv.videos):
+        raise DataError(f"{conv.source}: the chat template renders {n} video(s) of the record's {len(conv.videos)}")
     sizes = sizes or [image_size(im, conv.source) for im in conv.images]
     n_img = [image_tokens(processor, s, conv.image_kwargs) for s in sizes]
-    return SamplePlan(ids, spans, n_img, len(ids) + sum(n_img) - len(n_img), list(sizes), escaped)
+    vplans = [plan_video(processor, v, conv.source) for v in conv.videos]
+    n_vid = [len(video_token_ids(processor, p)) for p in vplans]
+    length = len(ids) + sum(n_img) - len(n_img) + sum(n_vid) - len(n_vid)
+    return SamplePlan(ids, spans, n_img, length, list(sizes), escaped, vplans, n_vid, _media(ids, processor, n_img, n_vid))
 
 def _policy(special_tokens):
     if special_tokens not in SPECIAL_TOKENS_IN_TEXT: raise ValueError(f"special_tokens {special_tokens!r}: expected escape or refuse")
@@ -296,7 +328,7 @@ def _policy(special_tokens):
 def plan_sample(processor, conv:Conversation, last_turn_only=False, sizes=None,
                 special_tokens:str="escape" # A special token in the text: read it as plain text (escape), or refuse the record (refuse)
                ):
-    "The `SamplePlan` of `conv`; image sizes are read from the images' headers unless given as `sizes`."
+    "The `SamplePlan` of `conv`; image sizes are read from the images' headers unless given as `sizes`, videos' from their containers' headers."
     _policy(special_tokens)
     return _plan(processor, conv, last_turn_only, sizes, special_tokens)
 
@@ -310,6 +342,7 @@ def plan_samples(processor, convs, last_turn_only=False, special_tokens:str="esc
         try: out.append(_plan(processor, c, last_turn_only, None, special_tokens, got))
         except (DataError, ValueError) as e: out.append(e)
     return out
+
 
 # %% ../nbs/00b_encode.ipynb #2581f8f1
 def _image_inputs(processor, images, image_kwargs):
@@ -328,41 +361,76 @@ def _at_planned_size(processor, im, size, image_kwargs):
                         image_kwargs.get("max_pixels", ip.size["longest_edge"]))
     return im.resize((w, h), Image.BICUBIC)
 
-def _expand(processor, ids, images, image_kwargs, planned=None, source=""):
-    "`ids` as a tensor, how often each token repeats (an image pad: its image's token count), and the image processor's outputs."
-    ids, out = torch.tensor(ids, dtype=torch.long), {}
-    repeats = torch.ones(len(ids), dtype=torch.long)
+def _video_inputs(processor, videos, plans):
+    "`pixel_values_videos` and `video_grid_thw` of loaded videos (already sampled and sized) from the family's video processor; Qwen2.5-VL's `second_per_grid_ts` too."
+    vp = processor.video_processor
+    kw = {"cap_pixels_per_frame": False} if "cap_pixels_per_frame" in vp.valid_kwargs.__annotations__ else {}  # (the frames are sized already)
+    meta = [_video_metadata(p) for p in plans]
+    out = dict(vp(videos=videos, video_metadata=meta, do_sample_frames=False, do_resize=False, return_tensors="pt", **kw))
+    if "second_per_grid_ts" in processor.model_input_names:  # seconds per temporal patch, from the sampled rate (as the processor computes it)
+        out["second_per_grid_ts"] = torch.tensor([vp.temporal_patch_size / m.sampled_fps for m in meta])
+    return out
+
+def _expand(processor, ids, images, image_kwargs, planned=None, source="", videos=(), video_plans=()):
+    "`ids` as a tensor, the tokens each image and video pad becomes (`{position: ids}`), and the image and video processors' outputs."
+    ids, out, repl = torch.tensor(ids, dtype=torch.long), {}, {}
     if images:
         out = _image_inputs(processor, images, image_kwargs)
         n_img = out["image_grid_thw"].prod(-1) // processor.image_processor.merge_size ** 2
         if planned is not None and n_img.tolist() != planned:  # the plan (from the headers) decided the length policy: it must hold
             raise ValueError(f"{source}: images give {n_img.tolist()} tokens, planned {planned}")
-        repeats[ids == processor.image_token_id] = n_img
-    return out, ids, repeats
+        repl |= {i: torch.full((n,), processor.image_token_id) for i, n in zip(torch.where(ids == processor.image_token_id)[0].tolist(), n_img.tolist())}
+    if videos:
+        out |= _video_inputs(processor, videos, video_plans)
+        if (grids := out["video_grid_thw"].tolist()) != [list(p.grid) for p in video_plans]:
+            raise ValueError(f"{source}: videos give grids {grids}, planned {[list(p.grid) for p in video_plans]}")
+        repl |= {i: torch.tensor(video_token_ids(processor, p)) for i, p in zip(torch.where(ids == processor.video_token_id)[0].tolist(), video_plans)}
+    return out, ids, repl
+
+def _splice(ids, repl, trained=None):
+    "`ids` with each position of `repl` replaced by its tokens, and the `trained` mask alongside (False over them)."
+    if not repl: return ids, trained
+    pieces, marks, last = [], [], 0
+    for i in sorted(repl):
+        pieces += [ids[last:i], repl[i]]
+        if trained is not None: marks += [trained[last:i], torch.zeros(len(repl[i]), dtype=torch.bool)]
+        last = i + 1
+    pieces.append(ids[last:])
+    if trained is not None: marks.append(trained[last:])
+    return torch.cat(pieces), (torch.cat(marks) if trained is not None else None)
+
+def _mm_token_type_ids(processor, input_ids):
+    "0 for text, 1 for image tokens, 2 for video tokens (what the processor returns, and the models' rope needs)."
+    return (input_ids == processor.image_token_id).long() + 2 * (input_ids == getattr(processor, "video_token_id", -1)).long()
+
 
 # %% ../nbs/00b_encode.ipynb #f83e030d
 def encode_conversation(processor, conv:Conversation,
                         images=None, # PIL images; loaded from `conv.images` when None
                         plan:SamplePlan|None=None, # The sample's text side, when already computed
                         max_length:int|None=None, # Cut the sequence to this many tokens (the caller checks it is safe)
-                        last_turn_only=False):
+                        last_turn_only=False,
+                        videos=None): # Each video's frames, as `load_video` gives them; loaded from `conv.videos` when None
     "Model inputs and `labels` for `conv`."
     plan = plan or plan_sample(processor, conv, last_turn_only, sizes=[im.size for im in images] if images else None)
     if images is None:
         max_px = max(conv.image_kwargs.get("max_pixels", 0), processor.image_processor.size["longest_edge"])
         images = [_at_planned_size(processor, load_image(im, conv.source, max_px), s, conv.image_kwargs)
                   for im, s in zip(conv.images, plan.sizes or [None] * len(conv.images))]
-    out, ids, repeats = _expand(processor, plan.ids, images, conv.image_kwargs, plan.image_tokens, conv.source)
+    if videos is None: videos = [load_video(v, p, conv.source) for v, p in zip(conv.videos, plan.videos)]
+    out, ids, repl = _expand(processor, plan.ids, images, conv.image_kwargs, plan.image_tokens, conv.source, videos, plan.videos)
     trained = torch.zeros(len(ids), dtype=torch.bool)
     for s, e in plan.spans: trained[s:e] = True
-    input_ids = ids.repeat_interleave(repeats)[:max_length]
-    labels = torch.where(trained.repeat_interleave(repeats)[:max_length], input_ids, -100)
-    return out | dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels,
-                      mm_token_type_ids=(input_ids == processor.image_token_id).long())
+    input_ids, trained = _splice(ids, repl, trained)
+    input_ids, trained = input_ids[:max_length], trained[:max_length]
+    return out | dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=torch.where(trained, input_ids, -100),
+                      mm_token_type_ids=_mm_token_type_ids(processor, input_ids))
+
 
 # %% ../nbs/00b_encode.ipynb #a511b562
 def encode_prompt(processor, messages, # A conversation ending with a user turn (strings or content parts)
-                  images=None # Its PIL images, in order
+                  images=None, # Its PIL images, in order
+                  videos=None # Its videos, in order: each a `Video` (or a path), sampled and sized with the processor's video budget
                  ):
     "Model inputs to generate the reply to `messages`: the tokens training used for this prompt, message text read as plain text."
     enc = chat_encoder(processor)
@@ -374,22 +442,29 @@ def encode_prompt(processor, messages, # A conversation ending with a user turn 
                     raise ValueError(f"the special token {t.group()} in the prompt cannot be read as plain text: the chat template changes message text")
         ids = _ids(processor.tokenizer, processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
     else: ids = got[0]
-    out, ids, repeats = _expand(processor, ids, list(images or []), {})
-    input_ids = ids.repeat_interleave(repeats)
-    return out | dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), mm_token_type_ids=(input_ids == processor.image_token_id).long())
+    vids = [v if isinstance(v, Video) else Video(Path(v)) for v in videos or []]
+    plans = [plan_video(processor, v) for v in vids]
+    out, ids, repl = _expand(processor, ids, list(images or []), {}, videos=[load_video(v, p) for v, p in zip(vids, plans)], video_plans=plans)
+    input_ids, _ = _splice(ids, repl)
+    return out | dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), mm_token_type_ids=_mm_token_type_ids(processor, input_ids))
+
 
 # %% ../nbs/00b_encode.ipynb #d83fddfd
-def fit_sample(plan:SamplePlan, max_length:int|None, policy:str="drop", image_token_id:int|None=None):
+def fit_sample(plan:SamplePlan, max_length:int|None, policy:str="drop",
+               image_token_id:int|None=None # (not needed: the plan knows where its images and videos are)
+              ):
     "`'keep'`, `'truncate'` or why the sample is dropped, for `plan` under `max_length` and `policy` (`drop` or `truncate`)."
     if max_length is None or plan.length <= max_length: return "keep"
     if policy == "drop": return f"longer than max_length ({plan.length} > {max_length} tokens)"
     if policy != "truncate": raise ValueError(f"unknown truncation policy {policy!r} (expected drop or truncate)")
-    pads = [i for i, t in enumerate(plan.ids) if t == image_token_id]
-    expanded = lambda i: i + sum(n - 1 for j, n in zip(pads, plan.image_tokens) if j < i)  # position after image expansion
-    if pads and expanded(pads[-1]) + plan.image_tokens[-1] + 1 > max_length:  # keep <|vision_end|> too
-        return f"its images reach past max_length ({max_length} tokens); truncating would cut an image"
+    expanded = lambda i: i + sum(n - 1 for j, n, _ in plan.media if j < i)  # position after the images and videos are expanded
+    if plan.media:
+        i, n, kind = plan.media[-1]
+        if expanded(i) + n + 1 > max_length:  # keep its <|vision_end|> too
+            return f"its {kind}s reach past max_length ({max_length} tokens); truncating would cut {'an image' if kind == 'image' else 'a video'}"
     if expanded(plan.spans[0][0]) >= max_length: return f"no trained token within max_length ({max_length} tokens)"
     return "truncate"
+
 
 # %% ../nbs/00b_encode.ipynb #fe583c99
 class ConversationDataset(torch.utils.data.Dataset):
@@ -409,7 +484,7 @@ class ConversationDataset(torch.utils.data.Dataset):
 # %% ../nbs/00b_encode.ipynb #64209624
 @dataclass
 class VLCollator:
-    "Pads encoded samples into a batch: right padding for training, left padding (`padding_side='left'`) for generation."
+    "Pads encoded samples into a batch: right padding for training, left padding (`padding_side='left'`) for generation; images and videos of the samples that have them, in order."
     pad_token_id: int
     padding_side: str = "right"
     def _pad(self, seqs, value):
@@ -418,11 +493,11 @@ class VLCollator:
     def __call__(self, samples):
         pads = dict(input_ids=self.pad_token_id, attention_mask=0, labels=-100, mm_token_type_ids=0)
         batch = {k: self._pad([s[k] for s in samples], v) for k, v in pads.items() if k in samples[0]}
-        with_images = [s for s in samples if "pixel_values" in s]
-        if with_images:
-            batch["pixel_values"] = torch.cat([s["pixel_values"] for s in with_images])
-            batch["image_grid_thw"] = torch.cat([s["image_grid_thw"] for s in with_images])
+        for keys in (("pixel_values", "image_grid_thw"), ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")):
+            having = [s for s in samples if keys[0] in s]
+            batch |= {k: torch.cat([s[k] for s in having]) for k in keys if having and k in having[0]}
         return batch
+
 
 # %% ../nbs/00b_encode.ipynb #64eb98d8
 def padding_efficiency(batches, lengths):

@@ -47,7 +47,7 @@ def _answer(model, processor, convs, max_new_tokens, batch_size=8, **generate_kw
     "The model's replies to the last turn of each conversation (eval mode for the call)."
     was_training = model.training
     model.eval()
-    try: return generate_replies(model, processor, [(c.messages[:-1], c.images) for c in convs], batch_size, max_new_tokens, **generate_kwargs)
+    try: return generate_replies(model, processor, [(c.messages[:-1], c.images, c.videos) for c in convs], batch_size, max_new_tokens, **generate_kwargs)
     finally: model.train(was_training)
 
 class GenerationEvalCallback(TrainerCallback):

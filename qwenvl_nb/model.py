@@ -410,7 +410,7 @@ def left_padding(tokenizer):
 
 @torch.no_grad()
 def generate_replies(model, processor,
-                     prompts, # `(messages, images)` pairs: a conversation ending with a user turn, and its PIL images or paths
+                     prompts, # `(messages, images)` pairs: a conversation ending with a user turn, and its PIL images or paths (and `(messages, images, videos)`, videos as `Video`s or paths)
                      batch_size:int=8, max_new_tokens:int=32,
                      **generate_kwargs # Passed on to `model.generate` (greedy unless `do_sample=True`)
                     ):
@@ -419,7 +419,7 @@ def generate_replies(model, processor,
     replies, collate = [], VLCollator(processor.tokenizer.pad_token_id, padding_side="left")
     for k in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=len(prompts) <= batch_size, leave=False):
         chunk = prompts[k:k + batch_size]
-        inputs = collate([encode_prompt(processor, msgs, [im if isinstance(im, Image.Image) else load_image(im) for im in ims]) for msgs, ims in chunk])
+        inputs = collate([encode_prompt(processor, msgs, [im if isinstance(im, Image.Image) else load_image(im) for im in ims], *vids) for msgs, ims, *vids in chunk])
         inputs = {key: v.to(model.device) for key, v in inputs.items()}
         out = model.generate(**inputs, **(dict(max_new_tokens=max_new_tokens, do_sample=False) | generate_kwargs))
         replies += processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -19,7 +19,7 @@ except ImportError: fcntl = None  # no flock (Windows): the PID and the heartbea
 
 # %% ../nbs/02b_train.ipynb #e987e3e4
 from .data import read_conversations, DataError, HFDataset, load_hf_dataset
-from .vision import set_pixel_budget, load_image
+from .vision import set_pixel_budget, load_image, set_video_budget
 from .encode import ConversationDataset, VLCollator, TokenBudgetBatchSampler, padding_efficiency
 from .doctor import check_data
 from .tasks import greater_is_better
@@ -61,11 +61,13 @@ def _data_files(cfg):
     return train + val
 
 def _run_processor(cfg):
-    "The model's processor with the run's pixel budget."
+    "The model's processor with the run's pixel budget and video budget."
     try: processor = load_processor(cfg.model_name)
     except (OSError, ValueError) as e: raise UsageError(f"--model-name {cfg.model_name}: its processor does not load ({str(e).splitlines()[0]})") from None
-    try: return set_pixel_budget(processor, cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
+    try: processor = set_pixel_budget(processor, cfg.min_pixels, cfg.max_pixels, cfg.image_min_tokens, cfg.image_max_tokens)
     except ValueError as e: raise UsageError(f"--min-pixels/--max-pixels: {e} (a bound not given is the processor's)") from None
+    try: return set_video_budget(processor, cfg.fps, cfg.min_frames, cfg.max_frames, cfg.video_min_pixels, cfg.video_max_pixels, cfg.video_max_tokens)
+    except ValueError as e: raise UsageError(f"video budget: {e} (--min-frames, --max-frames, --video-min-pixels, --video-max-pixels)") from None
 
 # %% ../nbs/02b_train.ipynb #e076872f
 def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
