@@ -43,12 +43,23 @@ class TrainConfig:
     decode_images: bool = _opt(False, "decode every image before training (finds truncated files; qwenvl-check always does)", "data")
     group_by_length: bool = _opt(False, "batch samples of similar length together (less padding)", "data")
     max_tokens_per_batch: Optional[int] = _opt(None, "batches whose padded size stays under this many tokens (replaces the batch size)", "data")
+    packing: bool = _opt(False, "put each batch's samples end to end in one row, no padding; each keeps its own positions and attention "
+                                "(with --max-tokens-per-batch: rows of up to that many tokens); not for Qwen3.5", "data")
     dataloader_num_workers: int = _opt(0, "processes that load and preprocess batches", "data")
     # model
     bf16: bool = _opt(True, "train in bfloat16 where the GPU supports it (--no-bf16: fp32)", "model")
     quantization: Literal["auto", "4bit", "8bit", "none"] = _opt("none", "auto: 4-bit NF4 (QLoRA) where a CUDA GPU and bitsandbytes are present", "model")
     attn_implementation: str = _opt("auto", "auto (flash_attention_2 where installed, else sdpa), sdpa, eager", "model")
     gradient_checkpointing: Optional[bool] = _opt(None, "recompute activations in backward (less memory); default: on for real models, off for tiny", "model")
+    # memory and speed
+    trained_logits_only: bool = _opt(True, "compute the output layer and the loss only where labels are trained: the same loss, a fraction of the "
+                                           "work (--no-trained-logits-only: transformers' standard path, every position)", "memory and speed")
+    loss_chunk_size: int = _opt(1024, "rows of logits the loss holds at a time (0: every trained row at once)", "memory and speed")
+    loss_backend: Literal["torch", "liger", "cce"] = _opt("torch", "the chunked loss: torch (CPU and GPU), or on CUDA Liger's or "
+                                                          "cut-cross-entropy's kernel, checked against torch before training", "memory and speed")
+    preflight: bool = _opt(True, "estimate the run's peak GPU memory before the model loads, with the largest settings that fit; "
+                                 "refuse a run that clearly does not fit the detected GPU", "memory and speed")
+    gpu_memory: Optional[float] = _opt(None, "GPU memory in GiB for the preflight (default: the detected GPU's; given, it only reports)", "memory and speed")
     # LoRA
     target_modules: Optional[list[str]] = _opt(None, "module names (anchored on the language model) or one regex; default: every LM projection", "lora")
     lora_r: int = _opt(8, "LoRA rank", "lora")

@@ -9,7 +9,7 @@ __all__ = ['IGNORE_INDEX', 'LOSS_BACKENDS', 'LAYER_BYTES', 'QUANT_BYTES', 'train
            'activation_bytes', 'MemoryEstimate', 'estimate_memory', 'gpu_memory', 'worst_batch', 'largest_settings',
            'Preflight', 'memory_preflight']
 
-# %% ../nbs/01a_scale.ipynb #68882732
+# %% ../nbs/01a_scale.ipynb #eb2bdf51
 import inspect, math, re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .model import model_family, lora_target_regex
 
-# %% ../nbs/01a_scale.ipynb #0f319da5
+# %% ../nbs/01a_scale.ipynb #985eebaf
 IGNORE_INDEX = -100  # the label of a position that is not trained
 
 def trained_positions(labels):
@@ -33,7 +33,7 @@ def trained_targets(labels):
     shifted = labels[:, 1:]
     return shifted[shifted != IGNORE_INDEX]
 
-# %% ../nbs/01a_scale.ipynb #20b489c4
+# %% ../nbs/01a_scale.ipynb #697eada7
 class _LinearCrossEntropy(torch.autograd.Function):
     "Sum over rows of the cross-entropy of `hidden @ weight.T` against `targets`, `chunk` rows at a time."
     @staticmethod
@@ -63,7 +63,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (grad_h * grad_out.to(grad_h.dtype) if ctx.need[0] else None,
                 grad_w * grad_out if ctx.need[1] else None, None, None)
 
-# %% ../nbs/01a_scale.ipynb #1f6f1e5d
+# %% ../nbs/01a_scale.ipynb #cc920de3
 LOSS_BACKENDS = ("torch", "liger", "cce")
 
 def linear_cross_entropy(hidden, # `(tokens, hidden)` hidden states at trained positions
@@ -82,7 +82,7 @@ def linear_cross_entropy(hidden, # `(tokens, hidden)` hidden states at trained p
         return cce(hidden, weight.to(hidden.dtype), targets, reduction="sum", filter_eps=None)  # no gradient filtering: exact
     raise ValueError(f"unknown loss backend {backend!r}: expected one of {', '.join(LOSS_BACKENDS)}")
 
-# %% ../nbs/01a_scale.ipynb #61a57902
+# %% ../nbs/01a_scale.ipynb #35030e9e
 def check_loss_backend(backend:str, device="cuda", dtype=torch.bfloat16, tokens:int=512, hidden:int=512, vocab:int=151936,
                        tolerance:float=1e-2 # Largest relative difference of loss and gradients allowed against the torch backend
                       ):
@@ -104,7 +104,7 @@ def check_loss_backend(backend:str, device="cuda", dtype=torch.bfloat16, tokens:
     if not diff <= tolerance: raise ValueError(f"loss backend {backend} differs from the reference by {diff:.2e} (relative) > {tolerance}: not used")
     return diff
 
-# %% ../nbs/01a_scale.ipynb #a0b6a4df
+# %% ../nbs/01a_scale.ipynb #022bc5ab
 def _unwrap(model):
     "The transformers model inside DDP/accelerate and peft wrappers."
     while hasattr(model, "module") and isinstance(model.module, torch.nn.Module): model = model.module
@@ -127,7 +127,7 @@ def _returning_hidden(head):
     try: yield
     finally: del head.forward
 
-# %% ../nbs/01a_scale.ipynb #9586aadc
+# %% ../nbs/01a_scale.ipynb #1fdda6c6
 def _aux_loss(model, out):
     "The MoE router's load-balancing term the model adds to its loss (when `output_router_logits` is on), else 0."
     aux = getattr(out, "aux_loss", None)
@@ -158,14 +158,14 @@ def trained_loss(model, inputs:dict, # A batch with `labels`
     out["loss"] = loss
     return loss, out
 
-# %% ../nbs/01a_scale.ipynb #6976d9ab
+# %% ../nbs/01a_scale.ipynb #0df1ab3a
 def check_packing(family:str):
     "Refuse packing, with the reason, for families whose layers would carry state across packed samples."
     if family.startswith("qwen3_5"):
         raise ValueError(f"packing is not supported for {family}: its gated-delta (linear-attention) layers would carry their state "
                          "from one packed sample into the next (transformers' PyTorch path has no per-sample reset); train without packing")
 
-# %% ../nbs/01a_scale.ipynb #0d7f13a7
+# %% ../nbs/01a_scale.ipynb #1f50e731
 class RopeIndex:
     "A sample's 4-row position ids: text positions, then the family's own 3-D M-RoPE positions (`get_rope_index`)."
     def __init__(self, model):
@@ -181,7 +181,7 @@ class RopeIndex:
                                       image_grid_thw=sample.get("image_grid_thw"), video_grid_thw=sample.get("video_grid_thw"))
         return torch.cat([torch.arange(ids.shape[1])[None], pos[:, 0]])
 
-# %% ../nbs/01a_scale.ipynb #362986ed
+# %% ../nbs/01a_scale.ipynb #fd669bbc
 @dataclass
 class PackingCollator:
     "One row of the batch's samples end to end, no padding: each keeps its own positions, and attention stays inside it."
@@ -200,7 +200,7 @@ class PackingCollator:
             batch["image_grid_thw"] = torch.cat([s["image_grid_thw"] for s in with_images])
         return batch
 
-# %% ../nbs/01a_scale.ipynb #7e51b1b5
+# %% ../nbs/01a_scale.ipynb #6481c113
 class PackedBatchSampler(torch.utils.data.Sampler):
     "Batches whose samples' total length stays within `max_tokens` (a packed row has no padding); reshuffled each epoch."
     def __init__(self, lengths, max_tokens:int, seed:int=0, window:int=512):
@@ -221,7 +221,7 @@ class PackedBatchSampler(torch.utils.data.Sampler):
     def __iter__(self): return iter(self._batches())
     def __len__(self): return len(self._batches())
 
-# %% ../nbs/01a_scale.ipynb #6702c96d
+# %% ../nbs/01a_scale.ipynb #61e40779
 def _vision_dims(vc):
     "Width, MLP width and depth of a vision tower config (Qwen2-VL names them embed_dim and mlp_ratio)."
     h = getattr(vc, "embed_dim", None) or vc.hidden_size
@@ -241,7 +241,7 @@ def model_sizes(config, # A Qwen-VL model config (`AutoConfig.from_pretrained(..
         n[part] += p.numel()
     return n
 
-# %% ../nbs/01a_scale.ipynb #4b1062ba
+# %% ../nbs/01a_scale.ipynb #e176bebe
 # Bytes saved for backward per token and decoder layer, LoRA on every projection: (per hidden unit, per MLP unit, per
 # key/value unit, constant), by activation bytes (4 fp32, 2 bf16/fp16) and LoRA dropout on/off. Counted with autograd's
 # saved-tensor hooks on transformers 5.24 Qwen2.5-VL layers at four widths (this chapter re-counts one below).
@@ -266,9 +266,11 @@ def activation_bytes(tc, tokens:int, act_bytes:int=2, lora_dropout:float=0.05, g
     if gradient_checkpointing: return tokens * (tc.num_hidden_layers * tc.hidden_size * act_bytes + per_layer + outside)
     return tokens * (tc.num_hidden_layers * per_layer + outside)
 
-# %% ../nbs/01a_scale.ipynb #11cccce3
+# %% ../nbs/01a_scale.ipynb #876afb6b
 QUANT_BYTES = {"4bit": 0.5 + 1 / 64 + 4 / (64 * 256), "8bit": 1.0 + 1 / 512}  # NF4 + double-quantised scales; int8 + row scales
 _GiB = 2 ** 30
+
+def _size(b): return f"{b / _GiB:.2f} GiB" if b >= _GiB / 10 else f"{b / 2**20:.1f} MiB"
 
 @dataclass
 class MemoryEstimate:
@@ -282,9 +284,9 @@ class MemoryEstimate:
     @property
     def fits(self): return None if self.gpu_bytes is None else self.needed <= self.gpu_bytes
     def __str__(self):
-        gpu = "no GPU given or detected" if self.gpu_bytes is None else f"{self.gpu_bytes / _GiB:.1f} GiB: " + ("fits" if self.fits else "does NOT fit")
-        return (" | ".join(f"{k} {v / _GiB:.2f} GiB" for k, v in self.parts.items())
-                + f"\npeak {self.peak / _GiB:.2f} GiB, {self.needed / _GiB:.2f} GiB with the CUDA context and allocator slack; {gpu}")
+        gpu = "no GPU given or detected" if self.gpu_bytes is None else f"{_size(self.gpu_bytes)}: " + ("fits" if self.fits else "does NOT fit")
+        return (" | ".join(f"{k} {_size(v)}" for k, v in self.parts.items())
+                + f"\npeak {_size(self.peak)}, {_size(self.needed)} with the CUDA context and allocator slack; {gpu}")
     def _repr_markdown_(self): return f"```\n{self}\n```"
 
 def estimate_memory(config, # The model's config
@@ -316,7 +318,7 @@ def estimate_memory(config, # The model's config
                            "activations": activation_bytes(tc, tokens, b, lora_dropout, gradient_checkpointing),
                            "vision": int(vision), "logits + loss": int(loss)}, gpu_bytes)
 
-# %% ../nbs/01a_scale.ipynb #2d1fc0bb
+# %% ../nbs/01a_scale.ipynb #79a9e990
 def gpu_memory():
     "Total memory of this process's CUDA GPU in bytes, or None when there is none."
     return torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory if torch.cuda.is_available() else None
@@ -333,7 +335,7 @@ def worst_batch(plans, # The samples' `SamplePlan`s (length, trained spans, imag
     top = lambda xs: sum(sorted(xs, reverse=True)[:batch_size])
     return (top(L) if packing else batch_size * max(L)), top(tr), top(im)
 
-# %% ../nbs/01a_scale.ipynb #248c3eba
+# %% ../nbs/01a_scale.ipynb #991274cf
 def _largest(ok, lo, hi):
     "The largest integer in [lo, hi] for which `ok` holds (`ok` monotone), or 0 when none does."
     if hi < lo or not ok(lo): return 0
@@ -359,7 +361,7 @@ def largest_settings(config, plans, gpu_bytes:int, batch_size:int=1, max_tokens_
     return dict(max_tokens_per_batch=tokens if tokens > 0 else None, per_device_train_batch_size=batch or None,
                 max_pixels=k * pixels_per_token if k >= 4 else None)
 
-# %% ../nbs/01a_scale.ipynb #4f458e02
+# %% ../nbs/01a_scale.ipynb #e26664eb
 @dataclass
 class Preflight:
     "What `memory_preflight` found: the largest micro-batch, the estimate, and the largest settings that fit."
@@ -387,7 +389,7 @@ def memory_preflight(config, plans, batch_size:int=1, max_tokens_per_batch:int|N
     batch = worst_batch(plans, batch_size, max_tokens_per_batch, packing)
     est = estimate_memory(config, *batch, gpu_bytes=gpu, **kw)
     largest = largest_settings(config, plans, gpu, batch_size, max_tokens_per_batch, packing, pixels_per_token, **kw) if gpu else {}
-    q = {"4bit": "4-bit ", "8bit": "8-bit "}.get(kw.get("quantization", "none"), "")
-    about = (f"{model_family(config)}, {q}{kw.get('dtype', 'bf16')}, LoRA r={kw.get('lora_r', 8)}, gradient checkpointing "
+    q = {"4bit": ", 4-bit base", "8bit": ", 8-bit base"}.get(kw.get("quantization", "none"), "")
+    about = (f"{model_family(config)}, {kw.get('dtype', 'bf16')}{q}, LoRA r={kw.get('lora_r', 8)}, gradient checkpointing "
              f"{'on' if kw.get('gradient_checkpointing', True) else 'off'}, logits at {'every position' if kw.get('logits') == 'full' else 'trained positions'}")
     return Preflight(batch, est, largest, about)
