@@ -54,7 +54,7 @@ class TrainConfig:
     # memory and speed
     trained_logits_only: bool = _opt(True, "compute the output layer and the loss only where labels are trained: the same loss, a fraction of the "
                                            "work (--no-trained-logits-only: transformers' standard path, every position)", "memory and speed")
-    loss_chunk_size: int = _opt(1024, "rows of logits the loss holds at a time (0: every trained row at once)", "memory and speed")
+    loss_chunk_size: int = _opt(256, "rows of logits the loss holds at a time (0: every trained row at once)", "memory and speed")
     loss_backend: Literal["torch", "liger", "cce"] = _opt("torch", "the chunked loss: torch (CPU and GPU), or on CUDA Liger's or "
                                                           "cut-cross-entropy's kernel, checked against torch before training", "memory and speed")
     preflight: bool = _opt(True, "estimate the run's peak GPU memory before the model loads, with the largest settings that fit; "

@@ -38,21 +38,25 @@ class _LinearCrossEntropy(torch.autograd.Function):
     "Sum over rows of the cross-entropy of `hidden @ weight.T` against `targets`, `chunk` rows at a time."
     @staticmethod
     def forward(ctx, hidden, weight, targets, chunk):
-        need_h, need_w = hidden.requires_grad, weight.requires_grad
+        need_h, need_w = ctx.needs_input_grad[:2]
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        w = weight if weight.dtype == hidden.dtype or torch.is_autocast_enabled(hidden.device.type) else weight.to(hidden.dtype)
         for s in range(0, hidden.shape[0], chunk):
             h, t = hidden[s:s + chunk], targets[s:s + chunk]
-            logits = (h @ weight.T).float()  # [chunk, vocab]: the only vocabulary-sized tensor, freed at the next chunk
-            lse = logits.logsumexp(-1)
-            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
-            if need_h or need_w:  # d(loss)/d(logits) = softmax - one_hot, made in place
-                p = logits.sub_(lse[:, None]).exp_()
+            logits = (h @ w.T).float()  # [chunk, vocab]: the only vocabulary-sized tensor; every step below works in place
+            target, top = logits.gather(1, t[:, None]).squeeze(1), logits.amax(-1, keepdim=True)
+            p = logits.sub_(top).exp_()
+            norm = p.sum(-1, keepdim=True)
+            total += (top.squeeze(1) + norm.log().squeeze(1) - target).sum()  # log-sum-exp minus the target's logit
+            if need_h or need_w:  # d(loss)/d(logits) = softmax - one_hot
+                p = p.div_(norm)
                 p[torch.arange(len(t), device=p.device), t] -= 1
                 p = p.to(h.dtype)
-                if need_h: grad_h[s:s + chunk] = p @ weight.to(h.dtype)
+                if need_h: grad_h[s:s + chunk] = p @ w
                 if need_w: grad_w += (p.T @ h).float()
+            del logits, p  # before the next chunk's logits exist: one chunk at a time, not two
         ctx.save_for_backward(grad_h, grad_w)
         ctx.need = need_h, need_w
         return total
@@ -69,7 +73,7 @@ LOSS_BACKENDS = ("torch", "liger", "cce")
 def linear_cross_entropy(hidden, # `(tokens, hidden)` hidden states at trained positions
                          weight, # `(vocab, hidden)` output-layer weight
                          targets, # `(tokens,)` target ids
-                         chunk_size:int=1024, # Rows per chunk (torch backend)
+                         chunk_size:int=256, # Rows per chunk (torch backend)
                          backend:str="torch" # `torch` (chunks, any device), `liger` or `cce` (CUDA, see `check_loss_backend`)
                         ):
     "The summed cross-entropy of the logits `hidden @ weight.T` against `targets`, never holding all the logits at once."
@@ -136,7 +140,7 @@ def _aux_loss(model, out):
 
 def trained_loss(model, inputs:dict, # A batch with `labels`
                  num_items_in_batch=None, # Trained tokens in the whole (accumulated, all-device) step; default: this batch's
-                 chunk_size:int=1024, # Rows per loss chunk; 0: logits of all trained positions at once
+                 chunk_size:int=256, # Rows per loss chunk; 0: logits of all trained positions at once
                  backend:str="torch" # See `linear_cross_entropy`
                 ):
     "`(loss, outputs)` with logits computed only at trained positions: the standard loss, a fraction of the work."
@@ -298,7 +302,7 @@ def estimate_memory(config, # The model's config
                     train_merger:bool=False, freeze_vision:bool=True, # Parts trained in full
                     gradient_checkpointing:bool=True,
                     logits:str="trained", # `trained`: logits at trained positions only (this chapter); `full`: every position (the standard path)
-                    chunk_size:int=1024, # Loss chunk rows (0: all trained logits at once)
+                    chunk_size:int=256, # Loss chunk rows (0: all trained logits at once)
                     gpu_bytes:int|None=None, sizes:dict|None=None): # GPU memory to compare with; `model_sizes` when already counted
     "The peak GPU memory of one training step of `config` under these settings, by part."
     b, n = (4 if dtype == "fp32" else 2), sizes or model_sizes(config, target_modules, lora_vision, lora_r)
@@ -313,7 +317,7 @@ def estimate_memory(config, # The model's config
         cH, cI, cKV, c0 = LAYER_BYTES[b, lora_dropout > 0]
         vision += patches * depth * (cH * hv + cI * iv + cKV * hv + c0)
     V, N = tc.vocab_size, tokens if logits == "full" else (tokens if trained_tokens is None else trained_tokens)
-    loss = N * V * (b + 12) if logits == "full" or not chunk_size else min(N, chunk_size) * V * (4 + b) + 2 * N * tc.hidden_size * b
+    loss = N * V * (b + 12) if logits == "full" or not chunk_size else min(N, chunk_size) * V * (4 if b == 4 else 4 + b) + 2 * N * tc.hidden_size * b
     return MemoryEstimate({"weights": int(weights), "LoRA + optimizer": int(n["lora"] * 16 + full * 12),
                            "activations": activation_bytes(tc, tokens, b, lora_dropout, gradient_checkpointing),
                            "vision": int(vision), "logits + loss": int(loss)}, gpu_bytes)

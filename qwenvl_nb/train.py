@@ -146,7 +146,7 @@ def planned_padding_efficiency(self:VLTrainer):
     return padding_efficiency([order[i:i + bs] for i in range(0, len(order), bs)], lengths)
 
 # %% ../nbs/02b_train.ipynb #cbd7a6f8
-VLTrainer.packing, VLTrainer.trained_logits_only, VLTrainer.loss_chunk_size, VLTrainer.loss_backend = False, False, 1024, "torch"
+VLTrainer.packing, VLTrainer.trained_logits_only, VLTrainer.loss_chunk_size, VLTrainer.loss_backend = False, False, 256, "torch"
 
 @patch
 def compute_loss(self:VLTrainer, model, inputs, return_outputs=False, num_items_in_batch=None):
