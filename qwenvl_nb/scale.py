@@ -317,7 +317,7 @@ def estimate_memory(config, # The model's config
         cH, cI, cKV, c0 = LAYER_BYTES[b, lora_dropout > 0]
         vision += patches * depth * (cH * hv + cI * iv + cKV * hv + c0)
     V, N = tc.vocab_size, tokens if logits == "full" else (tokens if trained_tokens is None else trained_tokens)
-    loss = N * V * (b + 12) if logits == "full" or not chunk_size else min(N, chunk_size) * V * (4 if b == 4 else 4 + b) + 2 * N * tc.hidden_size * b
+    loss = N * V * (b + 8 if b == 4 else b + 12) if logits == "full" or not chunk_size else min(N, chunk_size) * V * (4 if b == 4 else 4 + b) + 2 * N * tc.hidden_size * b
     return MemoryEstimate({"weights": int(weights), "LoRA + optimizer": int(n["lora"] * 16 + full * 12),
                            "activations": activation_bytes(tc, tokens, b, lora_dropout, gradient_checkpointing),
                            "vision": int(vision), "logits + loss": int(loss)}, gpu_bytes)
