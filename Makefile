@@ -46,6 +46,10 @@ bench: install
 	$(BIN)/python bench/memory_bench.py
 	$(BIN)/python bench/trl_bench.py
 	$(BIN)/python bench/trl_bench.py --size tiny
+	$(BIN)/python bench/scale_bench.py --workload vqa --samples 96 --batch-size 4 --runs ours,ours-packed,ours-standard-loss,trl
+	$(BIN)/python bench/scale_bench.py --workload long --samples 8 --batch-size 1 --runs ours,ours-standard-loss,trl
+	$(BIN)/python bench/loss_bench.py
+	$(BIN)/python bench/preflight_calibration.py
 
 export: install
 	$(BIN)/nbdev-clean

@@ -19,6 +19,7 @@ import yaml
 # %% ../nbs/02_config.ipynb #98d38366
 from .model import resolve_dtype
 from .tasks import TASKS, METRICS, task_metrics, greater_is_better
+from .scale import check_packing
 from .model import (resolve_dtype, UsageError, exit_with, exit_statuses, did_you_mean, OneLineParser, model_config,
                              meta_model, check_lora_targets, safetensors_problem, lora_target_regex, _existing_parent)
 
@@ -60,12 +61,23 @@ class TrainConfig:
     decode_images: bool = _opt(False, "decode every image before training (finds truncated files; qwenvl-check always does)", "data")
     group_by_length: bool = _opt(False, "batch samples of similar length together (less padding)", "data")
     max_tokens_per_batch: Optional[int] = _opt(None, "batches whose padded size stays under this many tokens (replaces the batch size)", "data")
+    packing: bool = _opt(False, "put each batch's samples end to end in one row, no padding; each keeps its own positions and attention "
+                                "(with --max-tokens-per-batch: rows of up to that many tokens); not for Qwen3.5", "data")
     dataloader_num_workers: int = _opt(0, "processes that load and preprocess batches", "data")
     # model
     bf16: bool = _opt(True, "train in bfloat16 where the GPU supports it (--no-bf16: fp32)", "model")
     quantization: Literal["auto", "4bit", "8bit", "none"] = _opt("none", "auto: 4-bit NF4 (QLoRA) where a CUDA GPU and bitsandbytes are present", "model")
     attn_implementation: str = _opt("auto", "auto (flash_attention_2 where installed, else sdpa), sdpa, eager", "model")
     gradient_checkpointing: Optional[bool] = _opt(None, "recompute activations in backward (less memory); default: on for real models, off for tiny", "model")
+    # memory and speed
+    trained_logits_only: bool = _opt(True, "compute the output layer and the loss only where labels are trained: the same loss, a fraction of the "
+                                           "work (--no-trained-logits-only: transformers' standard path, every position)", "memory and speed")
+    loss_chunk_size: int = _opt(256, "rows of logits the loss holds at a time (0: every trained row at once)", "memory and speed")
+    loss_backend: Literal["torch", "liger", "cce"] = _opt("torch", "the chunked loss: torch (CPU and GPU), or on CUDA Liger's or "
+                                                          "cut-cross-entropy's kernel, checked against torch before training", "memory and speed")
+    preflight: bool = _opt(True, "estimate the run's peak GPU memory before the model loads, with the largest settings that fit; "
+                                 "refuse a run that clearly does not fit the detected GPU", "memory and speed")
+    gpu_memory: Optional[float] = _opt(None, "GPU memory in GiB for the preflight (default: the detected GPU's; given, it only reports)", "memory and speed")
     # LoRA
     target_modules: Optional[list[str]] = _opt(None, "module names (anchored on the language model) or one regex; default: every LM projection", "lora")
     lora_r: int = _opt(8, "LoRA rank", "lora")
@@ -327,7 +339,7 @@ VALUE_RULES = {  # field -> a check of its value (when not None): the problem, o
     "max_new_tokens": _at_least(1), "save_steps": _at_least(1), "save_total_limit": _at_least(1), "logging_steps": _at_least(1),
     "max_errors": _at_least(1), "dpo_beta": _above(0), "dpo_sft_weight": _at_least(0),
     "fps": _above(0), "min_frames": _at_least(1), "max_frames": _at_least(1), "video_min_pixels": _at_least(1),
-    "video_max_pixels": _at_least(1), "video_max_tokens": _at_least(1),
+    "video_max_pixels": _at_least(1), "video_max_tokens": _at_least(1), "loss_chunk_size": _at_least(0), "gpu_memory": _above(0),
 }
 
 ATTENTION = ("auto", "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
@@ -482,8 +494,15 @@ def _check_resume(cfg):
     return checkpoint_misfit(r, cfg)
 
 # %% ../nbs/02_config.ipynb #2a0f7298
+def _check_scale(cfg):
+    "Packing and the loss settings that only act on supervised fine-tuning."
+    if cfg.method == "dpo":
+        if cfg.packing: return "--packing: not with --method dpo (preference pairs are batched as chosen/rejected rows); train without packing"
+        if cfg.loss_backend != "torch": return f"--loss-backend {cfg.loss_backend}: not with --method dpo (its loss is computed from sequence log-probabilities)"
+    if cfg.loss_backend != "torch" and not cfg.trained_logits_only: return f"--loss-backend {cfg.loss_backend}: needs --trained-logits-only (the chunked loss)"
+
 CONFIG_CHECKS = [_check_values, _check_choices, _check_steps, _check_best_model, _check_parts, _check_files, _check_output_dir,
-                 _check_installed, _check_resume]  # each: a config -> its first problem, or None
+                 _check_installed, _check_resume, _check_scale]  # each: a config -> its first problem, or None
 
 def validate_config(cfg:TrainConfig,
                     model:bool=True # Also find the model (`model_config`) and check the LoRA targets on the meta device
@@ -495,4 +514,7 @@ def validate_config(cfg:TrainConfig,
         try: meta = meta_model(cfg.model_name)
         except UsageError as e: raise UsageError(f"--model-name {e}") from None
         check_lora_targets(meta, cfg.target_modules, cfg.lora_vision, cfg.modules_to_save)
+        if cfg.packing:
+            try: check_packing(meta.config.model_type)
+            except ValueError as e: raise UsageError(f"--packing: {e}") from None
     return cfg

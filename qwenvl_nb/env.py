@@ -8,7 +8,7 @@ __all__ = ['CUDA_MIN_DRIVER', 'PACKAGES', 'version_tuple', 'min_driver', 'probe_
            'doctor_env', 'main']
 
 # %% ../nbs/03a_env.ipynb #b7bad394
-import argparse, dataclasses, importlib, json, os, platform, re, subprocess, sys, tempfile, warnings
+import argparse, contextlib, dataclasses, importlib, io, json, os, platform, re, subprocess, sys, tempfile, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -158,13 +158,11 @@ def data_problem(paths): # (kind, path) pairs, as `run_paths` gives them
 
 # %% ../nbs/03a_env.ipynb #17705f8a
 def memory_preflight(cfg, rep:EnvReport):
-    "The scale chapter's memory verdict for `cfg` on this machine's smallest GPU; None while `qwenvl_nb.scale.memory_preflight` does not exist."
-    try: scale = importlib.import_module("qwenvl_nb.scale")
-    except ModuleNotFoundError as e:
-        if e.name != "qwenvl_nb.scale": raise
-        return None
-    check = getattr(scale, "memory_preflight", None)
-    return check(cfg, gpu_memory=min((b for _, b, _ in rep.gpus), default=None)) if check else None
+    "The memory preflight (`qwenvl_nb.train.run_preflight`) of run `cfg` on this machine's smallest GPU, or `--gpu-memory`; None with `--no-preflight`."
+    if not cfg.preflight: return None
+    from qwenvl_nb.train import run_preflight
+    gpu = int(cfg.gpu_memory * 2**30) if cfg.gpu_memory else min((b for _, b, _ in rep.gpus), default=None)
+    with contextlib.redirect_stdout(io.StringIO()): return run_preflight(cfg, gpu)  # the data check's own lines belong to --check-data
 
 # %% ../nbs/03a_env.ipynb #a762d530
 def _parser():
@@ -222,9 +220,10 @@ def doctor_env(argv=None, # the command's arguments (default: sys.argv[1:])
         except ValueError as e: return fail(str(e))
         print(f"  {'data':<13}" + ", ".join(str(p) for _, p in paths))
         if problem := data_problem(paths): return fail(problem)
-        verdict = memory_preflight(cfg, rep)
-        print(f"  {'memory':<13}" + (str(verdict) if verdict is not None else "no preflight yet (qwenvl_nb.scale.memory_preflight)"))
-        if verdict is not None and verdict.fits is False: return fail("memory preflight: " + str(verdict).splitlines()[0])
+        try: verdict = memory_preflight(cfg, rep)
+        except ValueError as e: return fail(str(e))  # the data or a setting, in one line
+        print(f"  {'memory':<13}" + (str(verdict).replace("\n", "\n" + " " * 15) if verdict is not None else "no preflight (--no-preflight)"))
+        if verdict is not None and (problem := verdict.problem()): return fail("memory preflight: " + problem)
     print("qwenvl-doctor-env: ok", flush=True)
     return check_data_step(cfg, args.check_data) if args.check_data else 0
 
