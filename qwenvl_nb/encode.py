@@ -481,7 +481,7 @@ class SampleView:
         "The title and the decoded tokens: trained text in green (`color`) or in `[[ ]]`, image tokens collapsed."
         if color: body = "".join(f"{_ANSI[k]}{t}\x1b[0m" if k in _ANSI else t for k, t in self.pieces)
         else: body = "".join(f"[[{t}]]" if k == "trained" else t for k, t in self.pieces)
-        return f"{self.title} (trained text {'in green' if color else 'in [[ ]]'})\n{body}"
+        return f"{self.title} (trained text {'in green' if color else 'in [[ ]]'})\n{body.rstrip()}"
     def ansi(self) -> str: return self.text(color=True)
     def __str__(self): return self.text(color=_use_color())
     def _repr_html_(self):
