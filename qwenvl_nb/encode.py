@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['QWEN_SPECIAL_TOKENS', 'QWEN2_VL_CHAT_TEMPLATE', 'QWEN3_VL_CHAT_TEMPLATE', 'SPECIAL_TOKENS_IN_TEXT',
            'train_tiny_tokenizer', 'build_tiny_processor', 'ChatEncoder', 'chat_encoder', 'assistant_spans',
-           'video_token_ids', 'SamplePlan', 'plan_sample', 'plan_samples', 'encode_conversation', 'encode_prompt',
-           'fit_sample', 'ConversationDataset', 'VLCollator', 'padding_efficiency', 'TokenBudgetBatchSampler']
+           'video_token_ids', 'SamplePlan', 'plan_sample', 'plan_samples', 'encode_conversation', 'sample_pieces',
+           'SampleView', 'show_sample', 'encode_prompt', 'fit_sample', 'ConversationDataset', 'VLCollator',
+           'padding_efficiency', 'TokenBudgetBatchSampler']
 
 # %% ../nbs/00b_encode.ipynb #487b334c
-import importlib.resources, re, weakref
+import base64, html, importlib.resources, io, os, re, sys, weakref
 from pathlib import Path
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,7 +21,7 @@ from PIL import Image
 from torch.nn.utils.rnn import pad_sequence
 
 # %% ../nbs/00b_encode.ipynb #844f9aa2
-from .data import Conversation, DataError, Video
+from .data import Conversation, DataError, Video, record_to_conversation
 from .vision import load_image, image_size, image_tokens, plan_video, load_video, VideoPlan
 
 
@@ -425,6 +426,92 @@ def encode_conversation(processor, conv:Conversation,
     input_ids, trained = input_ids[:max_length], trained[:max_length]
     return out | dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=torch.where(trained, input_ids, -100),
                       mm_token_type_ids=_mm_token_type_ids(processor, input_ids))
+
+
+# %% ../nbs/00b_encode.ipynb #e3c36553
+def _media_label(kind, grid, n):
+    "How a run of `n` image or video tokens reads: its grid after the merge (`t x h x w` for a whole video), and the count."
+    dims = "x".join(str(d) for d in (grid if kind == "video" and grid[0] > 1 and n == grid[0] * grid[1] * grid[2] else grid[-2:]))
+    return f"<{kind} {dims} = {n} tokens>"
+
+def sample_pieces(processor, enc) -> list:
+    "`(kind, text)` pieces of an encoded sample: `trained` (label != -100), `special`, `text`, and each image's or video's tokens collapsed (`image`, `video`)."
+    tok, m = processor.tokenizer, processor.image_processor.merge_size
+    ids, labels = enc["input_ids"].tolist(), enc["labels"].tolist() if "labels" in enc else [-100] * len(enc["input_ids"])
+    special = set(chat_encoder(processor).special.values())
+    media = {"image": [(t, h // m, w // m) for t, h, w in enc.get("image_grid_thw", torch.zeros(0, 3)).tolist()],
+             "video": [(t, h // m, w // m) for t, h, w in enc.get("video_grid_thw", torch.zeros(0, 3)).tolist()]}
+    kinds = {processor.image_token_id: "image", getattr(processor, "video_token_id", None): "video"}
+    runs = []
+    for t, l in zip(ids, labels):
+        kind = kinds.get(t) or ("trained" if l != -100 else "special" if t in special else "text")
+        if runs and runs[-1][0] == kind: runs[-1][1].append(t)
+        else: runs.append((kind, [t]))
+    out, left = [], {"image": 0, "video": 0}  # tokens left of the current image / video (Qwen3-VL splits a video into blocks)
+    for kind, run in runs:
+        if kind not in media: out.append((kind, tok.decode(run))); continue
+        n = len(run)
+        while n:
+            if not left[kind]: grid = media[kind].pop(0); left[kind] = grid[0] * grid[1] * grid[2]
+            k = min(n, left[kind]); out.append((kind, _media_label(kind, grid, k))); n -= k; left[kind] -= k
+    return out
+
+
+# %% ../nbs/00b_encode.ipynb #9d795032
+_ANSI = {"trained": "\x1b[1;32m", "special": "\x1b[2m", "image": "\x1b[36m", "video": "\x1b[35m"}
+_CSS = {"trained": "background:#c6f6c6;color:#0b4d0b;font-weight:600", "special": "color:#9aa0a6",
+        "image": "background:#dde6ff;color:#17357f;border-radius:3px", "video": "background:#f0ddff;color:#5a177f;border-radius:3px"}
+
+def _use_color(): return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+def _png_b64(im, size):
+    "A thumbnail of `im`, no larger than `size` pixels a side, as base64 PNG."
+    th = im.convert("RGB").copy(); th.thumbnail((size, size))
+    buf = io.BytesIO(); th.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+@dataclass
+class SampleView:
+    "A sample as the model gets it (see `show_sample`): HTML in Jupyter, text in a terminal (ANSI colour on a TTY)."
+    title: str
+    pieces: list  # `(kind, text)`, from `sample_pieces`
+    images: list = field(default_factory=list)  # `(PIL image, caption)`
+    thumb: int = 160  # largest side of a thumbnail, in pixels
+    def text(self, color:bool=False) -> str:
+        "The title and the decoded tokens: trained text in green (`color`) or in `[[ ]]`, image tokens collapsed."
+        if color: body = "".join(f"{_ANSI[k]}{t}\x1b[0m" if k in _ANSI else t for k, t in self.pieces)
+        else: body = "".join(f"[[{t}]]" if k == "trained" else t for k, t in self.pieces)
+        return f"{self.title} (trained text {'in green' if color else 'in [[ ]]'})\n{body.rstrip()}"
+    def ansi(self) -> str: return self.text(color=True)
+    def __str__(self): return self.text(color=_use_color())
+    def _repr_html_(self):
+        esc = lambda s: html.escape(s, quote=False)
+        body = "".join(f'<span class="qvl-{k}" style="{_CSS[k]}">{esc(t)}</span>' if k in _CSS else esc(t) for k, t in self.pieces)
+        figs = "".join(f'<figure style="margin:0 0 8px 0"><img src="data:image/png;base64,{_png_b64(im, self.thumb)}" alt="{esc(c)}">'
+                       f'<figcaption style="font-size:11px;color:#666">{esc(c)}</figcaption></figure>' for im, c in self.images)
+        return (f'<div class="qvl-sample"><div style="font-weight:600;margin-bottom:4px">{esc(self.title)}</div>'
+                f'<div style="display:flex;gap:12px;align-items:flex-start">{f"<div>{figs}</div>" if figs else ""}'
+                f'<pre style="white-space:pre-wrap;margin:0;flex:1;font-size:12px">{body}</pre></div></div>')
+
+
+# %% ../nbs/00b_encode.ipynb #79bc30f4
+def show_sample(processor, sample, # A `Conversation`, a record (a dict in any format `record_to_conversation` reads), or an encoded sample (`input_ids`, `labels`, grids)
+                dataset_dir=".", # Folder for a record's relative image and video paths
+                images=None, # PIL images; loaded from the sample's when None
+                plan:SamplePlan|None=None, max_length:int|None=None, last_turn_only:bool=False, # As `encode_conversation` takes them
+                thumb:int=160 # Largest side of an image's thumbnail, in pixels
+               ) -> SampleView:
+    "`sample` as training encodes it: its images beside the decoded tokens, the trained ones highlighted, each image's tokens collapsed."
+    if isinstance(sample, dict) and "input_ids" not in sample: sample = record_to_conversation(sample, "record", dataset_dir)
+    if isinstance(sample, Conversation):
+        images = images if images is not None else [load_image(im, sample.source) for im in sample.images]
+        enc, title = encode_conversation(processor, sample, images, plan, max_length, last_turn_only), sample.source
+    else: enc, images, title = sample, images or [], "encoded sample"
+    pieces = sample_pieces(processor, enc)
+    n_img = [t for k, t in pieces if k == "image"]
+    caps = [f"{im.width}x{im.height}: {lab[1:-1]}" for im, lab in zip(images, n_img)]
+    trained = int((enc["labels"] != -100).sum()) if "labels" in enc else 0
+    return SampleView(f"{title}: {len(enc['input_ids']):,} tokens, {trained:,} trained", pieces, list(zip(images, caps)), thumb)
 
 
 # %% ../nbs/00b_encode.ipynb #a511b562
