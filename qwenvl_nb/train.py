@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['check_free_space', 'checked_data', 'training_arguments', 'VLTrainer', 'VLPreferenceTrainer', 'PreflightError',
-           'run_preflight', 'latest_checkpoint', 'run_summary', 'TrainResult', 'RunLock', 'previous_run',
-           'StopOnSignal', 'train', 'main', 'check_main']
+           'run_preflight', 'latest_checkpoint', 'run_summary', 'QuietProgress', 'TrainResult', 'RunLock',
+           'previous_run', 'StopOnSignal', 'train', 'main', 'check_main']
 
 # %% ../nbs/02b_train.ipynb #de4eeb0e
-import contextlib, dataclasses, errno, json, logging, os, re, resource, shlex, shutil, signal, socket, sys, threading, time, warnings
+import argparse, contextlib, dataclasses, errno, json, logging, os, re, resource, shlex, shutil, signal, socket, sys, threading, time, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
@@ -22,7 +22,7 @@ except ImportError: fcntl = None  # no flock (Windows): the PID and the heartbea
 from .data import read_conversations, DataError, HFDataset, load_hf_dataset
 from .vision import set_pixel_budget, load_image, set_video_budget
 from .encode import ConversationDataset, VLCollator, TokenBudgetBatchSampler, padding_efficiency
-from .doctor import check_data
+from .doctor import check_data, show_samples
 from .tasks import greater_is_better
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
                              load_finetuned, generate_replies, resolve_dtype, run_cli, TINY_MODELS, UsageError, RunFault,
@@ -120,6 +120,16 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool, trains_vis
         label_names=["labels"], ddp_backend="gloo" if multi_cpu else None,  # CPU processes talk over gloo...
         use_cpu=multi_cpu,  # ...and only with use_cpu does accelerate make it MULTI_CPU (DDP), not N unrelated runs
         ddp_find_unused_parameters=trains_vision)  # a text-only batch leaves trainable vision weights without gradients
+
+# %% ../nbs/02b_train.ipynb #9c1e7a11
+def _samples_text(cfg, processor, files, n=1, color=None):
+    "The first `n` samples of `files` as this run encodes them (`show_samples`): trained text marked, image tokens collapsed."
+    return show_samples(processor, files, cfg.dataset_dir, n, cfg.max_length, cfg.truncation, cfg.last_turn_only,
+                        cfg.special_tokens_in_text, cfg.image_path_map, color=color)
+
+def _show_first(cfg, processor, files):
+    "Print the first training sample as the model sees it, before the model loads (LLaMA-Factory's inputs/labels, ms-swift's [INPUT]/[LABELS])."
+    print("qwenvl-train: the first training sample, as the model sees it:\n" + _samples_text(cfg, processor, files, 1, color=False), flush=True)
 
 # %% ../nbs/02b_train.ipynb #433472c5
 class VLTrainer(Trainer):
@@ -275,6 +285,50 @@ def run_summary(trainer, metrics, out):
                          "all_results.json", "data_check.json") if (Path(out)/f).exists()]
     lines.append(f"  in {out}/: " + ", ".join(files))
     return "\n".join(lines)
+
+# %% ../nbs/02b_train.ipynb #9c1e7a01
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+# %% ../nbs/02b_train.ipynb #9c1e7a03
+class QuietProgress(ProgressCallback):
+    "The training console: the progress bar with the latest loss (a terminal), else a line per tenth of the run; an evaluation in one line."
+    def __init__(self, bar:bool=True): super().__init__(); self.bar, self.next_at = bar, 0
+    def on_train_begin(self, args, state, control, **kw):
+        self.next_at = state.global_step
+        if self.bar: super().on_train_begin(args, state, control, **kw)
+    def on_step_end(self, *a, **kw):
+        if self.bar: super().on_step_end(*a, **kw)
+    def on_prediction_step(self, *a, **kw):
+        if self.bar: super().on_prediction_step(*a, **kw)
+    def on_evaluate(self, *a, **kw):
+        if self.bar: super().on_evaluate(*a, **kw)
+    def on_predict(self, *a, **kw):
+        if self.bar: super().on_predict(*a, **kw)
+    def on_train_end(self, *a, **kw):
+        if self.bar: super().on_train_end(*a, **kw)
+
+# %% ../nbs/02b_train.ipynb #9c1e7a04
+@patch
+def on_log(self:QuietProgress, args, state, control, logs=None, **kw):
+    "No dict: the loss on the bar (or a line per tenth of the run), and each evaluation's scores in one line."
+    if not state.is_world_process_zero or not logs: return
+    bar = self.training_bar if self.bar else None
+    write = bar.write if bar is not None else (lambda s: print(s, flush=True))
+    num = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    if any(k.startswith("eval_") for k in logs):
+        shown = {k.removeprefix("eval_"): v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
+        write(f"step {state.global_step}: validation " + ", ".join(f"{k} {num(v)}" for k, v in shown.items()))
+    elif "loss" in logs and bar is not None: bar.set_postfix(loss=num(logs["loss"]), refresh=False)
+    elif "loss" in logs and state.global_step >= self.next_at:
+        write(f"step {state.global_step}/{state.max_steps}: loss {num(logs['loss'])}, learning rate {logs.get('learning_rate', 0):.3g}")
+        self.next_at = state.global_step + max(1, state.max_steps // 10)
+
+def _quiet_console(trainer):
+    "Swap transformers' console callbacks (a dict per log) for `QuietProgress`; Jupyter's progress table stays."
+    loud = [cb for cb in trainer.callback_handler.callbacks if type(cb) in (PrinterCallback, ProgressCallback)]
+    for cb in loud: trainer.remove_callback(cb)
+    if loud: trainer.add_callback(QuietProgress(bar=type(loud[0]) is ProgressCallback and sys.stderr.isatty()))
+    return trainer
 
 # %% ../nbs/02b_train.ipynb #dabcc9f0
 @dataclass
@@ -545,6 +599,7 @@ def _train(cfg, precision, note, resume, callbacks):
         raise UsageError(f"--max-tokens-per-batch {cfg.max_tokens_per_batch}: the longest sample has {max(train_ds.lengths)} tokens (raise it, or set --max-length)")
     if _is_main_process(): train_rep.save(out)
     if note: _say(note)
+    if _is_main_process() and not pref: _show_first(cfg, processor, train_src)
     _before_loading(cfg, processor, train_rep, precision)  # packing, loss kernel and memory checked before any weight loads
     try: model = load_model(cfg.model_name, dtype=torch.bfloat16 if precision == "bf16" else torch.float32,
                             quantization=cfg.quantization, attn_implementation=cfg.attn_implementation)
@@ -565,6 +620,7 @@ def _train(cfg, precision, note, resume, callbacks):
     trainer.run_processor = processor  # saved into every checkpoint
     if not pref: _use_scale(trainer, cfg)
     _add_evaluation_callbacks(trainer, cfg, processor, val_rep)
+    _quiet_console(trainer)
     for cb in callbacks: trainer.add_callback(cb)
     stop = StopOnSignal(); trainer.add_callback(stop)
     print(f"qwenvl-train: {len(train_ds)} train / {len(eval_ds or [])} validation samples; "
@@ -605,12 +661,24 @@ def main(argv=None):
     except RunFault as e: _fail("qwenvl-train", e, 3)
 
 # %% ../nbs/02b_train.ipynb #c2d167cc
+def _show_flag(argv):
+    "qwenvl-check's own `--show N`, taken out of `argv` (the rest are qwenvl-train's flags)."
+    p = argparse.ArgumentParser(prog="qwenvl-check", add_help=False, allow_abbrev=False, exit_on_error=False)
+    p.add_argument("--show", type=int, default=0)
+    try: ns, rest = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except (argparse.ArgumentError, SystemExit): _fail("qwenvl-check", "--show: expected a whole number (how many samples to show)")
+    return ns.show, rest
+
 def check_main(argv=None):
     "The `qwenvl-check` command: the data doctor, with `qwenvl-train`'s flags (preference pairs with `--method dpo`); exit status 0 OK, 1 data not OK, 2 a usage error, 3 a fault."
+    show, argv = _show_flag(argv)
     cfg = parse_args(argv, prog="qwenvl-check")
     try:
         validate_config(cfg)  # the training line's flags, the output folder it writes its report into
+        if show < 0: raise UsageError(f"--show {show}: must be at least 0")
+        if show and cfg.method == "dpo": raise UsageError("--show: shows supervised samples; not with --method dpo")
         files, processor = _data_files(cfg), _run_processor(cfg)
+        if show: print(_samples_text(cfg, processor, files, show) + "\n")
         rep = (check_preferences(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, decode_images=True) if cfg.method == "dpo" else
                check_data(files, cfg.dataset_dir, processor, cfg.max_length, cfg.truncation, cfg.last_turn_only, decode_images=True,
                           special_tokens=cfg.special_tokens_in_text, max_errors=cfg.max_errors,
