@@ -503,7 +503,7 @@ def _train(cfg, precision, note, resume, callbacks):
                 metrics |= (final_preference_report(trainer.model, processor, val_rep.pairs(), out, trainer.state.log_history, cfg.dpo_beta,
                                                     answer_length(cfg), cfg.per_device_eval_batch_size) if pref else
                             final_generation(trainer.model, processor, val_rep.kept()[0], out, trainer.state.log_history,
-                                             answer_length(cfg), cfg.per_device_eval_batch_size, eval_metrics(cfg)))
+                                             cfg.max_new_tokens, cfg.per_device_eval_batch_size, eval_metrics(cfg), trainer.generation_eval))
             _save_run(trainer, processor, cfg, precision, metrics)
     except Exception as e:
         if not isinstance(e, RunFault) and fault_kind(e, out) is None: raise
