@@ -27,6 +27,9 @@ from .tasks import (GENERAL_METRICS, generation_scores, task_scores, task_metric
 # %% ../nbs/02a_evaluate.ipynb #57395c20
 class NotebookFigure(Figure):
     "A matplotlib `Figure` that Jupyter shows as an image (no pyplot, no global state) and that saves headless like any figure."
+    def __init__(self, figsize=(6, 3.5), # Width and height in inches
+                 **kwargs # More of matplotlib's `Figure` arguments
+                ): super().__init__(figsize=figsize, **kwargs)
     def _repr_png_(self):
         buf = io.BytesIO(); self.savefig(buf, format="png", dpi=90, bbox_inches="tight")
         return buf.getvalue()
