@@ -180,9 +180,14 @@ def write_report(rows, scores, log_history, path, title="qwenvl_nb run",
 
 # %% ../nbs/02a_evaluate.ipynb #2872ded7
 def _digest(ref):
-    "A content hash of an image or video reference: the file's bytes, else the decoded image's pixels."
-    if Path(str(ref)).is_file(): return hashlib.sha256(Path(str(ref)).read_bytes()).hexdigest()
-    im = load_image(ref); return hashlib.sha256(im.tobytes() + repr((im.mode, im.size)).encode()).hexdigest()
+    "A content hash of an image or a video: a file's bytes, bytes or an image in memory, each frame of a frame list; with a video's own settings."
+    src, opts = (ref.src, ref.options) if hasattr(ref, "src") and hasattr(ref, "options") else (ref, {})
+    pixels = lambda im: im.tobytes() + repr((im.mode, im.size)).encode()
+    if isinstance(src, list): body = "".join(map(_digest, src)).encode()
+    elif hasattr(src, "read") and not hasattr(src, "seek"): body = src.read(); body = body if isinstance(body, (bytes, bytearray)) else pixels(body)
+    elif isinstance(src, (str, Path)) and Path(src).is_file(): body = Path(src).read_bytes()
+    else: body = pixels(load_image(src))
+    return hashlib.sha256(bytes(body) + repr(sorted(opts.items())).encode()).hexdigest()
 
 def base_answers_key(model, processor, convs, max_new_tokens) -> str:
     "The cache key of the base model's answers: the base model, the prompts (their text and image contents), the processor's and the generation settings."
