@@ -10,7 +10,7 @@ DEMO_OUT ?= outputs/demo
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test lab bench install export readme clean
+.PHONY: demo test lab docs bench install export readme clean
 
 # Re-install when the project's dependencies change; the stamp records what was installed.
 $(VENV)/.installed: pyproject.toml Makefile
@@ -38,6 +38,11 @@ test: install
 # Jupyter Lab in the repository, on the chapters (nbs/) and workshops (vm/, aml/)
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=. nbs/index.ipynb
+
+# The docs site: nbdev-docs processes the notebooks and Quarto renders them into _docs/ (needs Quarto, quarto.org;
+# the docs workflow installs it on GitHub). `make test` runs the processing step, which needs no Quarto.
+docs: install
+	$(BIN)/nbdev-docs
 
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"

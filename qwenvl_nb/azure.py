@@ -8,11 +8,14 @@ __all__ = ['TORCH_CUDA', 'DEFAULT_IMAGE', 'JOB_EXTRAS', 'PASSTHROUGH', 'torch_in
            'local_command', 'gpu_cluster', 'upload_dataset', 'submit', 'download_outputs', 'register_adapter']
 
 # %% ../nbs/03_azure.ipynb #a676bcd5
-import dataclasses, functools, json, os, re, shlex, sys
+import dataclasses, functools, json, os, re, shlex, sys, warnings
 from importlib import metadata
 from pathlib import Path
 from .config import TrainConfig, parse_args, train_command
 from .data import MOUNTS_VAR, datastore_uri, resolve_datastore_path, _LONG_URI  # the data chapter resolves them
+
+# %% ../nbs/03_azure.ipynb #8d9ade05
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(marshmallow|azure\.ai\.ml)(\.|$)")
 
 # %% ../nbs/03_azure.ipynb #209d3bc1
 TORCH_CUDA = "12.6"  # the CUDA build of torch that jobs install: any NVIDIA driver >= 525.60.13 runs it

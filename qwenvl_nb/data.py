@@ -9,9 +9,14 @@ __all__ = ['MAX_RECORD_BYTES', 'MAX_IMAGE_BYTES', 'MOUNTS_VAR', 'VIDEO_OPTIONS',
            'iter_dataset', 'DatasetRead', 'read_dataset', 'read_conversations']
 
 # %% ../nbs/00_data.ipynb #c0a6ca9c
-import base64, binascii, codecs, functools, hashlib, json, os, re, stat, urllib.error, urllib.parse, urllib.request
+import base64, binascii, codecs, functools, hashlib, json, logging, os, re, stat, urllib.error, urllib.parse, urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# %% ../nbs/00_data.ipynb #5ca1e0f1
+# bitsandbytes' CPU backend logs, when transformers or peft first import it, that an optional kernel package (downloaded from
+# the hub) is missing; it then uses its own CPU kernels. Noise for every CPU user: this chapter is imported first, so it is set here.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 # %% ../nbs/00_data.ipynb #ea07e23e
 class DataError(ValueError):

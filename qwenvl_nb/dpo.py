@@ -27,6 +27,7 @@ from .doctor import DataReport, _duplicates, _stats
 from .model import generate_replies
 from .config import TrainConfig
 from .evaluate import generation_scores, plot_losses, _thumbnail, _text
+from .doctor import inline_figure
 
 # %% ../nbs/02b_dpo.ipynb #84800fff
 def _reply_text(value, where, name):
@@ -323,13 +324,13 @@ def plot_rewards(log_history, # `trainer.state.log_history`
                  path=None # Where to save the PNG (optional)
                 ):
     "A figure of the reward accuracy and margin against the step, training and validation."
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(9, 3.2)); axes = fig.subplots(1, 2)
+    fig = inline_figure(figsize=(9, 3.2)); axes = fig.subplots(1, 2)  # shown as an image in Jupyter
     for ax, key, title in zip(axes, ("rewards/accuracies", "rewards/margins"), ("Reward accuracy", "Reward margin")):
         for k, label in [(key, "train"), (f"eval_{key}", "validation")]:
             pts = [(h["step"], h[k]) for h in log_history if k in h]
             if pts: ax.plot(*zip(*pts), marker="o" if label == "validation" else None, label=label)
-        ax.set(xlabel="step", title=title); ax.grid(alpha=0.3); ax.legend()
+        ax.set(xlabel="step", title=title); ax.grid(alpha=0.3)
+        if ax.lines: ax.legend()
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 

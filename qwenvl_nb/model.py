@@ -13,7 +13,7 @@ __all__ = ['EXIT_STATUS', 'FAMILIES', 'TINY_MODELS', 'LLM_PROJECTIONS', 'VISION_
            'merge_cli', 'run_cli', 'merge_main']
 
 # %% ../nbs/01_model.ipynb #4b1bf476
-import argparse, difflib, errno, json, logging, os, re, shutil, sys, tempfile
+import argparse, difflib, errno, json, logging, os, re, shutil, sys, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +28,10 @@ from .data import chat_messages, DataError
 from .vision import load_image
 from .encode import build_tiny_processor, encode_prompt, VLCollator
 
-# bitsandbytes' CPU backend logs at import that an optional kernel package is missing: noise, not a problem
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+# %% ../nbs/01_model.ipynb #5ca1e0f2
+# peft (0.21) calls transformers' deprecated `is_gradient_checkpointing` / `gradient_checkpointing_enable` when it wraps,
+# prepares (QLoRA) or saves a model: FutureWarnings users cannot act on. Only those two messages are silenced.
+warnings.filterwarnings("ignore", message="`(is_)?gradient_checkpointing(_enable)?` is deprecated", category=FutureWarning)
 
 # %% ../nbs/01_model.ipynb #1086bf8a
 class UsageError(ValueError):
@@ -356,7 +358,8 @@ def add_lora(model, r=8, alpha=16, dropout=0.05, # LoRA rank, alpha and dropout
     if getattr(model, "hf_quantizer", None) is not None:  # QLoRA: norms in fp32, input grads for checkpointing
         model = prepare_model_for_kbit_training(model, gradient_checkpointing, {"use_reentrant": False})
     elif gradient_checkpointing:
-        model.gradient_checkpointing_enable({"use_reentrant": False}); model.enable_input_require_grads()
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable  # transformers 5 renamed it
+        enable({"use_reentrant": False}); model.enable_input_require_grads()
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=lora_target_regex(target_modules, lora_vision),
                      modules_to_save=_full_modules(model, train_merger, freeze_vision, modules_to_save),
                      use_rslora=use_rslora, use_dora=use_dora, task_type="CAUSAL_LM")

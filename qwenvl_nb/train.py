@@ -447,7 +447,7 @@ _RUN_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md", S
               "train_results.json", "eval_results.json", "all_results.json", "loss.png", "predictions.jsonl", "eval_generation.json",
               "report.html", "data_check.json", "data_check.png")  # what a run writes at the top of its folder (with processor/, runs/, checkpoints)
 _NOT_THE_RESULT = {"output_dir", "dataset_dir", "resume_from_checkpoint", "overwrite_output_dir", "report_to", "run_name", "logging_steps",
-                   "dataloader_num_workers", "per_device_eval_batch_size", "decode_images", "final_generation", "max_new_tokens"}
+                   "dataloader_num_workers", "per_device_eval_batch_size", "decode_images", "final_generation", "base_answers", "max_new_tokens"}
 
 def previous_run(output_dir):
     "What `output_dir` holds of an earlier run: None, or its `config`, `status` (complete, running, interrupted), `step` and `checkpoints`."
@@ -640,7 +640,8 @@ def _train(cfg, precision, note, resume, callbacks):
                 metrics |= (final_preference_report(trainer.model, processor, val_rep.pairs(), out, trainer.state.log_history, cfg.dpo_beta,
                                                     answer_length(cfg), cfg.per_device_eval_batch_size) if pref else
                             final_generation(trainer.model, processor, val_rep.kept()[0], out, trainer.state.log_history,
-                                             answer_length(cfg), cfg.per_device_eval_batch_size, eval_metrics(cfg)))
+                                             cfg.max_new_tokens, cfg.per_device_eval_batch_size, eval_metrics(cfg), trainer.generation_eval,
+                                             base=cfg.base_answers))
             _save_run(trainer, processor, cfg, precision, metrics)
     except Exception as e:
         if not isinstance(e, RunFault) and fault_kind(e, out) is None: raise
