@@ -22,6 +22,7 @@ import torch
 from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 from fastcore.meta import delegates
 from fastcore.script import anno_parser
+from fastcore.imports import IN_NOTEBOOK
 from PIL import Image
 
 from .data import chat_messages, DataError
@@ -420,7 +421,8 @@ def generate_replies(model, processor,
     "The model's next reply to each conversation in `prompts`, in order; message text is read as plain text, never as control tokens."
     from tqdm.auto import tqdm
     replies, collate = [], VLCollator(processor.tokenizer.pad_token_id, padding_side="left")
-    for k in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=len(prompts) <= batch_size, leave=False):
+    quiet = len(prompts) <= batch_size or not (IN_NOTEBOOK or sys.stderr.isatty())  # a bar only where one can redraw in place
+    for k in tqdm(range(0, len(prompts), batch_size), desc="generating", disable=quiet, leave=False):
         chunk = prompts[k:k + batch_size]
         inputs = collate([encode_prompt(processor, msgs, [im if isinstance(im, Image.Image) else load_image(im) for im in ims], *vids) for msgs, ims, *vids in chunk])
         inputs = {key: v.to(model.device) for key, v in inputs.items()}

@@ -317,7 +317,9 @@ def on_log(self:QuietProgress, args, state, control, logs=None, **kw):
     num = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
     if any(k.startswith("eval_") for k in logs):
         shown = {k.removeprefix("eval_"): v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
-        write(f"step {state.global_step}: validation " + ", ".join(f"{k} {num(v)}" for k, v in shown.items()))
+        line = f"step {state.global_step}: validation " + ", ".join(f"{k} {num(v)}" for k, v in shown.items())
+        if line != getattr(self, "_last", None): write(line)  # the final evaluate() at the last evaluation's step says nothing new
+        self._last = line
     elif "loss" in logs and bar is not None: bar.set_postfix(loss=num(logs["loss"]), refresh=False)
     elif "loss" in logs and state.global_step >= self.next_at:
         write(f"step {state.global_step}/{state.max_steps}: loss {num(logs['loss'])}, learning rate {logs.get('learning_rate', 0):.3g}")
