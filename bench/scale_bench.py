@@ -95,15 +95,12 @@ def run_ours(model, data, args, extra):
 
 def run_trl(model, data, args):
     import torch
-    from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForImageTextToText, AutoProcessor, set_seed
     from trl import SFTConfig, SFTTrainer
-    from qwenvl_nb.data import read_conversations
-    from qwenvl_nb.vision import load_image
-    convs = read_conversations("train.jsonl", data)
-    ds = Dataset.from_list([{"messages": [{"role": m["role"], "content": m["content"]} for m in c.messages],
-                             "images": [load_image(p) for p in c.images]} for c in convs])
+    sys.path.insert(0, str(Path(__file__).parent))
+    from trl_bench import trl_dataset  # the same conversion of our records into TRL's dataset
+    ds = trl_dataset(data)
     cfg = SFTConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=args.batch_size, num_train_epochs=1, learning_rate=1e-4,
                     bf16=False, gradient_checkpointing=False, save_strategy="no", logging_steps=1, report_to="none", seed=0,
                     assistant_only_loss=True, max_length=None)
@@ -126,13 +123,22 @@ def run_trl(model, data, args):
 def _cpu_s(): return sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # user + system seconds of every thread
 
 
+def _status_mib(field):
+    "A /proc/self/status memory field (VmRSS, VmHWM) in MiB."
+    return next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":")) / 1024
+
+
 def child(args):
     "Run one configuration in this process and print its figures as JSON."
     import torch, transformers
     torch.set_num_threads(args.threads)
     cpu, train_loop = [0.0], transformers.Trainer.train
+    train_mem = [0.0]
     def timed(self, *a, **k):  # CPU seconds of the training loop alone: a measure that other work on the machine barely moves
+        Path("/proc/self/clear_refs").write_text("5")  # the resident high-water mark from here: training, not loading
+        start = _status_mib("VmRSS")
         t0 = _cpu_s(); out = train_loop(self, *a, **k); cpu[0] = _cpu_s() - t0
+        train_mem[0] = _status_mib("VmHWM") - start
         return out
     transformers.Trainer.train = timed
     extra = RUNS[args.run]
@@ -142,12 +148,14 @@ def child(args):
     metrics, losses, data_s = run_trl(args.model, args.data, args) if extra is None else run_ours(args.model, args.data, args, extra)
     print("RESULT " + json.dumps(dict(run=args.run, runtime=metrics["train_runtime"], samples_per_s=metrics["train_samples_per_second"],
                                       cpu_s=cpu[0], train_loss=metrics["train_loss"], losses=losses, data_s=data_s,
-                                      imports_mib=imports_mib, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+                                      imports_mib=imports_mib, train_growth_mib=train_mem[0],
+                                      peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", default="vqa", choices=["vqa", "long"])
+    ap.add_argument("--tag", default="", help="appended to the results file's name")
     ap.add_argument("--samples", type=int)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--repeats", type=int, default=3)
@@ -182,6 +190,7 @@ def main():
     med = lambda r, k: statistics.median(x[k] for x in results[r])
     rows = {r: dict(samples_per_s=med(r, "samples_per_s"), tokens_per_s=tokens / med(r, "runtime"), peak_rss_mib=med(r, "peak_rss_mib"),
                     samples_per_cpu_s=args.samples / med(r, "cpu_s"), above_imports_mib=med(r, "peak_rss_mib") - med(r, "imports_mib"),
+                    train_growth_mib=med(r, "train_growth_mib"),
                     train_loss=med(r, "train_loss"),
                     data=statistics.median(x["data_s"] / x["runtime"] for x in results[r]) if results[r][0]["data_s"] is not None else None)
             for r in runs}
@@ -197,19 +206,23 @@ def main():
             f"{args.batch_size}, 1 epoch, LoRA r=8 on every LM projection, no dropout, lr 1e-4, no gradient checkpointing. "
             f"Median of {args.repeats} alternating runs each.\n\ncommand: `{' '.join(['python', *sys.argv])}`\n\n")
     table = ["| run | samples/s | tokens/s | samples per CPU-second | peak RSS MiB | of which above the imports | train loss | samples/s vs TRL | "
-             "per CPU-second vs TRL | peak RSS vs TRL | above the imports vs TRL | data path share of the run |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "per CPU-second vs TRL | peak RSS vs TRL | above the imports vs TRL | training's own memory MiB | training's own memory vs TRL | data path share of the run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     table += [f"| {r} | {v['samples_per_s']:.3f} | {v['tokens_per_s']:,.0f} | {v['samples_per_cpu_s']:.3f} | {v['peak_rss_mib']:,.0f} | "
               f"{v['above_imports_mib']:,.0f} | {v['train_loss']:.4f} | {v['samples_per_s'] / t['samples_per_s']:.2f}x | "
               f"{v['samples_per_cpu_s'] / t['samples_per_cpu_s']:.2f}x | {v['peak_rss_mib'] / t['peak_rss_mib']:.2f}x | "
-              f"{v['above_imports_mib'] / t['above_imports_mib']:.2f}x | {'-' if v['data'] is None else format(v['data'], '.1%')} |" for r, v in rows.items()]
-    runs_line = "\n\nEvery run (wall seconds of the training loop / its CPU seconds):\n\n" + "\n".join(
+              f"{v['above_imports_mib'] / t['above_imports_mib']:.2f}x | {v['train_growth_mib']:,.0f} | {v['train_growth_mib'] / t['train_growth_mib']:.2f}x | {'-' if v['data'] is None else format(v['data'], '.1%')} |" for r, v in rows.items()]
+    runs_line = ("\n\nTraining's own memory: the resident high-water mark during `Trainer.train` (VmHWM, reset through "
+                 "/proc/self/clear_refs as training starts) minus the resident memory at that moment, so the weights, the "
+                 "libraries and loading's transient copies, the same for both tools, are left out.")
+    runs_line += "\n\nEvery run (wall seconds of the training loop / its CPU seconds):\n\n" + "\n".join(
         f"- {r}: " + ", ".join(f"{x['runtime']:.0f} s / {x['cpu_s']:.0f} s" for x in results[r]) for r in runs)
     gaps = {r: max(abs(a - b) for a, b in zip(results[r][0]["losses"], results["trl"][0]["losses"])) for r in runs if r != "trl"}
     text = head + "\n".join(table) + "\n\nLargest difference of the per-step training loss from TRL's (same data order, same initial adapter): " + \
         ", ".join(f"{r} {g:.2e}" for r, g in gaps.items()) + runs_line + "\n"
     print(text)
     out = Path(__file__).parent/"results"; out.mkdir(exist_ok=True)
-    (out/f"scale_bench_{args.workload}.md").write_text(text)
+    (out/f"scale_bench_{args.workload}{args.tag}.md").write_text(text)
 
 
 if __name__ == "__main__":

@@ -67,16 +67,21 @@ def run_ours(model, data, args, group):
     return r.metrics, [h["loss"] for h in r.log_history if "loss" in h]
 
 
-def run_trl(model, data, args):
+def trl_dataset(data):
+    "The training file of `data` as TRL's conversational dataset: messages and PIL images (what SFTTrainer's VLM collator takes)."
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-    from trl import SFTConfig, SFTTrainer
     from qwenvl_nb.data import read_conversations
     from qwenvl_nb.vision import load_image
     convs = read_conversations("train.jsonl", data)
-    ds = Dataset.from_list([{"messages": [{"role": m["role"], "content": m["content"]} for m in c.messages],
-                             "images": [load_image(p) for p in c.images]} for c in convs])
+    return Dataset.from_list([{"messages": [{"role": m["role"], "content": m["content"]} for m in c.messages],
+                               "images": [load_image(p) for p in c.images]} for c in convs])
+
+
+def run_trl(model, data, args):
+    from peft import LoraConfig
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import SFTConfig, SFTTrainer
+    ds = trl_dataset(data)
     cfg = SFTConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=args.batch_size, num_train_epochs=1, learning_rate=1e-4,
                     bf16=False, gradient_checkpointing=False, save_strategy="no", logging_steps=5, report_to="none", seed=0,
                     assistant_only_loss=True, max_length=None)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import model_family, lora_target_regex
+from .encode import TokenBudgetBatchSampler
 
 # %% ../nbs/01a_scale.ipynb #985eebaf
 IGNORE_INDEX = -100  # the label of a position that is not trained
@@ -205,12 +206,10 @@ class PackingCollator:
         return batch
 
 # %% ../nbs/01a_scale.ipynb #6481c113
-class PackedBatchSampler(torch.utils.data.Sampler):
+class PackedBatchSampler(TokenBudgetBatchSampler):
     "Batches whose samples' total length stays within `max_tokens` (a packed row has no padding); reshuffled each epoch."
     def __init__(self, lengths, max_tokens:int, seed:int=0, window:int=512):
-        if max(lengths) > max_tokens: raise ValueError(f"a sample of {max(lengths)} tokens exceeds max_tokens_per_batch ({max_tokens})")
-        self.lengths, self.max_tokens, self.seed, self.window, self.epoch = list(lengths), max_tokens, seed, window, 0
-    def set_epoch(self, epoch): self.epoch = epoch
+        super().__init__(lengths, max_tokens, seed); self.window = window
     def _batches(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order, batches = torch.randperm(len(self.lengths), generator=g).tolist(), []
@@ -222,8 +221,6 @@ class PackedBatchSampler(torch.utils.data.Sampler):
                 b[0] += self.lengths[i]; b[1].append(i)
             batches += [b for _, b in bins]
         return [batches[j] for j in torch.randperm(len(batches), generator=g).tolist()]
-    def __iter__(self): return iter(self._batches())
-    def __len__(self): return len(self._batches())
 
 # %% ../nbs/01a_scale.ipynb #61e40779
 def _vision_dims(vc):
