@@ -245,7 +245,8 @@ def _repr_html_(self:DataReport):
     stats = "".join(f"<tr><td>{k}</td>" + "".join(f"<td>{st[c]}</td>" for c in ("min", "p50", "p90", "p99", "max", "mean")) + "</tr>"
                     for k, st in s["tokens"].items() if k != "video" or s["videos"])
     it, bt = s["image_tokens_per_image"], s["batch"]
-    return (f'<div class="qvl-report"><p style="font-weight:600;color:{colour}">{esc(_verdict(s))}</p>'
+    css = "<style>.qvl-report td, .qvl-report th {text-align: left !important}</style>"  # Jupyter right-aligns table cells
+    return (f'{css}<div class="qvl-report"><p style="font-weight:600;color:{colour}">{esc(_verdict(s))}</p>'
             f"<p>{s['records']:,} records in {len(s['files'])} file(s): {s['samples']:,} good, {s['bad_records']:,} bad, {s['n_warnings']:,} warnings; "
             f"max_length {s['max_length'] or 'none'}: {s['truncated']:,} truncated, {s['n_dropped']:,} dropped (policy {s['truncation']}); "
             f"{s['n_duplicate_groups']:,} duplicate group(s)</p><table><tr><th>source</th><th>records</th></tr>{files}</table>"
@@ -258,14 +259,16 @@ def _repr_html_(self:DataReport):
 # %% ../nbs/00d_doctor.ipynb #0a588126
 @patch
 def plot(self:DataReport, path=None):
-    "Histograms of text, image and video tokens per sample (and `max_length`); saved as PNG when `path` is given."
-    fig = inline_figure(figsize=(7, 3.2)); ax = fig.subplots()
-    parts = {"text tokens": [p.text_tokens for p in self.plans], "image tokens": [sum(p.image_tokens) for p in self.plans],
-             "video tokens": [sum(p.video_tokens) for p in self.plans]}
-    if not any(parts["video tokens"]): del parts["video tokens"]
-    ax.hist(list(parts.values()), bins=30, stacked=True, label=list(parts))
-    if self.max_length: ax.axvline(self.max_length, color="red", ls="--", label=f"max_length {self.max_length}")
-    ax.set(xlabel="tokens per sample", ylabel="samples", title="Tokens per sample"); ax.legend()
+    "Histograms of the tokens per sample (the length `max_length` cuts), and of its text, image and video parts; saved as PNG when `path` is given."
+    fig = inline_figure(figsize=(10, 3.2)); total, split = fig.subplots(1, 2)
+    parts = {"text": [p.text_tokens for p in self.plans], "image": [sum(p.image_tokens) for p in self.plans],
+             "video": [sum(p.video_tokens) for p in self.plans]}
+    if not any(parts["video"]): del parts["video"]
+    total.hist([p.length for p in self.plans], bins=30, color="#4c72b0")
+    if self.max_length: total.axvline(self.max_length, color="red", ls="--", label=f"max_length {self.max_length}"); total.legend()
+    total.set(xlabel="tokens per sample", ylabel="samples", title="Sample length")
+    for name, v in parts.items(): split.hist(v, bins=30, histtype="step", lw=1.5, label=name)
+    split.set(xlabel="tokens per sample", ylabel="samples", title="Its parts"); split.legend()
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 

@@ -57,7 +57,7 @@ def train_tiny_tokenizer(vocab_size=500 # Size of the learned byte-level BPE voc
     from transformers import Qwen2Tokenizer
     alphabet = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
     base = Qwen2Tokenizer(vocab=alphabet, merges=[], unk_token=None, eos_token=None, pad_token=None, bos_token=None)
-    tok = base.train_new_from_iterator(_tiny_corpus(), vocab_size=vocab_size)
+    tok = base.train_new_from_iterator(_tiny_corpus(), vocab_size=vocab_size, show_progress=False)  # (its progress writes blank lines)
     tok.add_tokens(QWEN_SPECIAL_TOKENS, special_tokens=True)  # ids follow the learned vocabulary, in this order
     tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
     return tok

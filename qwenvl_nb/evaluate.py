@@ -34,6 +34,7 @@ def plot_losses(log_history, # `trainer.state.log_history`
         pts = [(h["step"], h[key]) for h in log_history if key in h]
         if pts: ax.plot(*zip(*pts), marker="o" if key == "eval_loss" else None, label=label)
     ax.set(xlabel="step", ylabel="loss", title="Loss"); ax.grid(alpha=0.3)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
     if ax.lines: ax.legend()
     if path: fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
@@ -129,12 +130,14 @@ def run_facts(config:dict # A run's `TrainConfig` as a dict (`run_config.json`'s
     "What identifies a run: the model, the data, the key hyperparameters, its name and folder."
     c = config; data = lambda f, ds: ds or ", ".join(str(Path(c.get("dataset_dir") or ".")/x) for x in ([f] if isinstance(f, str) else f or []))
     steps = f"{c.get('max_steps')} steps" if (c.get("max_steps") or 0) > 0 else f"{c.get('num_train_epochs')} epochs"
-    return {"model": c.get("model_name"), "train data": data(c.get("train_file"), c.get("dataset")),
+    facts = {"model": c.get("model_name"), "train data": data(c.get("train_file"), c.get("dataset")),
             "validation data": data(c.get("validation_file"), c.get("validation_dataset")),
             "learning rate": c.get("learning_rate"), "length": steps,
             "batch": f"{c.get('per_device_train_batch_size')} per device × {c.get('gradient_accumulation_steps')} accumulation",
             "LoRA": f"r {c.get('lora_r')}, alpha {c.get('lora_alpha')}, dropout {c.get('lora_dropout')}",
-            "pixels": f"{c.get('min_pixels')} to {c.get('max_pixels')}", "run name": c.get("run_name") or "", "output": c.get("output_dir")}
+            "pixels": f"{c.get('min_pixels')} to {c.get('max_pixels')}" if c.get("max_pixels") else None, "seed": c.get("seed"),
+             "run name": c.get("run_name"), "output": c.get("output_dir")}
+    return {k: v for k, v in facts.items() if v not in (None, "")}  # what the run did not set is not shown
 
 # %% ../nbs/02a_evaluate.ipynb #9ef444f1
 def write_report(rows, scores, log_history, path, title="qwenvl_nb run",
@@ -224,6 +227,9 @@ def final_generation(model, processor, convs, out, log_history=(),
     (out/"predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows), encoding="utf-8")
     (out/"eval_generation.json").write_text(json.dumps(scores, indent=2))
     config = json.loads(run.read_text()).get("config") if run.is_file() else None
+    size = getattr(getattr(processor, "image_processor", None), "size", None) or {}  # the budget the run encoded with
+    if config and not config.get("max_pixels") and size.get("longest_edge"):
+        config = {**config, "min_pixels": config.get("min_pixels") or size.get("shortest_edge"), "max_pixels": size["longest_edge"]}
     write_report(rows, scores, list(log_history), out/"report.html", f"qwenvl_nb run: {(config or {}).get('run_name') or out.name}", spaces, config)
     return {f"final_{who}_{k}": v for who, sc in scores.items() for k, v in sc.items()}
 

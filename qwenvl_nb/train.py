@@ -131,6 +131,19 @@ def _show_first(cfg, processor, files):
     "Print the first training sample as the model sees it, before the model loads (LLaMA-Factory's inputs/labels, ms-swift's [INPUT]/[LABELS])."
     print("qwenvl-train: the first training sample, as the model sees it:\n" + _samples_text(cfg, processor, files, 1, color=False), flush=True)
 
+def _final_eval(trainer, cfg):
+    "The validation metrics of the final weights: the last evaluation's when it ran at the final step on these weights, else a new one."
+    at = [h for h in trainer.state.log_history if h.get("step") == trainer.state.global_step and any(k.startswith("eval_") for k in h)]
+    if any("eval_loss" in h for h in at) and not cfg.load_best_model_at_end:  # (the best checkpoint's weights need their own)
+        return {k: v for h in at for k, v in h.items() if k.startswith("eval_")}
+    return trainer.evaluate()
+
+def _quiet_loading():
+    "transformers' progress bars (loading weights) off where they cannot redraw in place: a log file, a job's std_log."
+    if not (IN_NOTEBOOK or sys.stderr.isatty()):
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
+
 # %% ../nbs/02b_train.ipynb #433472c5
 class VLTrainer(Trainer):
     "`Trainer` with length-grouped batches from planned lengths and an optional token budget per batch."
@@ -288,11 +301,12 @@ def run_summary(trainer, metrics, out):
 
 # %% ../nbs/02b_train.ipynb #9c1e7a01
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from tqdm.auto import tqdm
 
 # %% ../nbs/02b_train.ipynb #9c1e7a03
 class QuietProgress(ProgressCallback):
     "The training console: the progress bar with the latest loss (a terminal), else a line per tenth of the run; an evaluation in one line."
-    def __init__(self, bar:bool=True): super().__init__(); self.bar, self.next_at = bar, 0
+    def __init__(self, bar:bool=True): super().__init__(); self.bar, self.next_at, self.said = bar, 0, set()
     def on_train_begin(self, args, state, control, **kw):
         self.next_at = state.global_step
         if self.bar: super().on_train_begin(args, state, control, **kw)
@@ -313,13 +327,13 @@ def on_log(self:QuietProgress, args, state, control, logs=None, **kw):
     "No dict: the loss on the bar (or a line per tenth of the run), and each evaluation's scores in one line."
     if not state.is_world_process_zero or not logs: return
     bar = self.training_bar if self.bar else None
-    write = bar.write if bar is not None else (lambda s: print(s, flush=True))
+    write = (lambda s: tqdm.write(s, file=sys.stderr)) if self.bar else (lambda s: print(s, flush=True))  # above any live bar
     num = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
     if any(k.startswith("eval_") for k in logs):
         shown = {k.removeprefix("eval_"): v for k, v in logs.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
         line = f"step {state.global_step}: validation " + ", ".join(f"{k} {num(v)}" for k, v in shown.items())
-        if line != getattr(self, "_last", None): write(line)  # the final evaluate() at the last evaluation's step says nothing new
-        self._last = line
+        if line not in self.said: write(line)  # an evaluation repeated at the same step says nothing new
+        self.said.add(line)
     elif "loss" in logs and bar is not None: bar.set_postfix(loss=num(logs["loss"]), refresh=False)
     elif "loss" in logs and state.global_step >= self.next_at:
         write(f"step {state.global_step}/{state.max_steps}: loss {num(logs['loss'])}, learning rate {logs.get('learning_rate', 0):.3g}")
@@ -637,7 +651,7 @@ def _train(cfg, precision, note, resume, callbacks):
             if stop.stopped_at is not None:
                 raise RunFault(f"stopped by {stop.received} at step {stop.stopped_at}: {out/f'checkpoint-{stop.stopped_at}'} saved; "
                                f"resume with: {shlex.join(train_command(dataclasses.replace(cfg, resume_from_checkpoint='auto')))}")
-            if val_rep and not stop.received: metrics |= trainer.evaluate()
+            if val_rep and not stop.received: metrics |= _final_eval(trainer, cfg)
             if val_rep and cfg.final_generation and trainer.is_world_process_zero() and not stop.received:
                 metrics |= (final_preference_report(trainer.model, processor, val_rep.pairs(), out, trainer.state.log_history, cfg.dpo_beta,
                                                     answer_length(cfg), cfg.per_device_eval_batch_size) if pref else
@@ -659,6 +673,7 @@ def _train(cfg, precision, note, resume, callbacks):
 def main(argv=None):
     "The `qwenvl-train` command: exit status 0 ok, 2 a usage or input error, 3 a runtime fault (see `EXIT_STATUS`)."
     cfg = parse_args(argv)
+    _quiet_loading()
     try: train(cfg)
     except (UsageError, DataError) as e: _fail("qwenvl-train", e, 2)
     except RunFault as e: _fail("qwenvl-train", e, 3)
