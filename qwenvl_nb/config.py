@@ -113,7 +113,7 @@ class TrainConfig:
     load_best_model_at_end: bool = _opt(False, "end with the best checkpoint by --metric-for-best-model", "evaluation")
     early_stopping_patience: Optional[int] = _opt(None, "stop after this many evaluations without improvement", "evaluation")
     final_generation: bool = _opt(True, "answer the whole validation set at the end, base vs fine-tuned: predictions, metrics, report.html", "evaluation")
-    base_answers: bool = _opt(True, "the final report also answers with the base model (adapter off), cached per base model, prompts and settings; --no-base-answers skips it", "evaluation")
+    base_answers: bool = _opt(True, "the final report also answers with the base model (adapter off), cached per base model, its weights, prompts and settings; --no-base-answers skips it (SFT; the DPO report always compares)", "evaluation")
     max_new_tokens: Optional[int] = _opt(None, "most tokens a generated answer may take in evaluation (default: the longest reference answer + 16; for --method dpo the task's, else 64)", "evaluation")
     save_strategy: Literal["no", "steps", "epoch"] = _opt("epoch", "when to save a checkpoint", "checkpoints and logging")
     save_steps: Optional[int] = _opt(None, "save every this many steps (with --save-strategy steps; default 500)", "checkpoints and logging")
@@ -511,6 +511,8 @@ def _check_scale(cfg):
         if cfg.packing: return "--packing: not with --method dpo (preference pairs are batched as chosen/rejected rows); train without packing"
         if cfg.loss_backend != "torch": return f"--loss-backend {cfg.loss_backend}: not with --method dpo (its loss is computed from sequence log-probabilities)"
     if cfg.loss_backend != "torch" and not cfg.trained_logits_only: return f"--loss-backend {cfg.loss_backend}: needs --trained-logits-only (the chunked loss)"
+    if cfg.loss_chunk_size != 256 and not cfg.trained_logits_only: return f"--loss-chunk-size {cfg.loss_chunk_size}: has no effect with --no-trained-logits-only"
+    if cfg.gpu_memory and not cfg.preflight: return f"--gpu-memory {cfg.gpu_memory:g}: has no effect with --no-preflight"
 
 CONFIG_CHECKS = [_check_values, _check_choices, _check_steps, _check_best_model, _check_parts, _check_files, _check_output_dir,
                  _check_installed, _check_resume, _check_scale]  # each: a config -> its first problem, or None

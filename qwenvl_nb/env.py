@@ -145,7 +145,8 @@ def env_problem(rep:EnvReport,
 def run_paths(cfg, # A TrainConfig
               mounts:dict|None=None): # {datastore URI: local folder} of a job
     "The data paths a run reads, as (kind, path): --dataset-dir, each data file, each folder the job mounts."
-    base, files = Path(cfg.dataset_dir), [*cfg.train_file, *([cfg.validation_file] if cfg.validation_file else [])]
+    base = Path(cfg.dataset_dir)  # a --dataset / --validation-dataset replaces its files (the data check reads it)
+    files = [*([] if cfg.dataset else cfg.train_file), *([cfg.validation_file] if cfg.validation_file and not cfg.validation_dataset else [])]
     paths = [("folder", base), *(("file", base/f) for f in files), *(("mount", Path(p)) for p in (mounts or {}).values())]
     return [p for i, p in enumerate(paths) if p[1] not in [q[1] for q in paths[:i]]]
 
@@ -180,6 +181,7 @@ def _gpu_reason(require_gpu:bool, cfg):
     if cfg is not None and cfg.quantization in ("4bit", "8bit"):
         from qwenvl_nb.model import TINY_MODELS
         if cfg.model_name not in TINY_MODELS: return f"--quantization {cfg.quantization} (QLoRA with bitsandbytes on CUDA)"
+    if cfg is not None and cfg.loss_backend != "torch": return f"--loss-backend {cfg.loss_backend} (a CUDA kernel)"
 
 def _job_mounts():
     "The datastore folders a job mounts, from its QWENVL_NB_MOUNTS."
@@ -220,10 +222,14 @@ def doctor_env(argv=None, # the command's arguments (default: sys.argv[1:])
         except ValueError as e: return fail(str(e))
         print(f"  {'data':<13}" + ", ".join(str(p) for _, p in paths))
         if problem := data_problem(paths): return fail(problem)
+        from qwenvl_nb.config import validate_config
+        try: validate_config(cfg)  # every setting as qwenvl-train checks it: what training would refuse, refused here
+        except ValueError as e: return fail(str(e))
         try: verdict = memory_preflight(cfg, rep)
         except ValueError as e: return fail(str(e))  # the data or a setting, in one line
-        print(f"  {'memory':<13}" + (str(verdict).replace("\n", "\n" + " " * 15) if verdict is not None else "no preflight (--no-preflight)"))
-        if verdict is not None and (problem := verdict.problem()): return fail("memory preflight: " + problem)
+        print(f"  {'memory':<13}" + (str(verdict).replace("\n", "\n" + " " * 15) if verdict is not None else ("no preflight (--no-preflight)" if not cfg.preflight else "no estimate for preference pairs (--method dpo)")))
+        if verdict is not None and not cfg.gpu_memory and (problem := verdict.problem()):  # --gpu-memory plans: it reports, as training
+            return fail("memory preflight: " + problem)
     print("qwenvl-doctor-env: ok", flush=True)
     return check_data_step(cfg, args.check_data) if args.check_data else 0
 

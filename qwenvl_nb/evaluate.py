@@ -183,10 +183,16 @@ def _digest(ref):
     else: body = pixels(load_image(src))
     return hashlib.sha256(bytes(body) + repr(sorted(opts.items())).encode()).hexdigest()
 
+def _weights_stamp(base, model):
+    "Which weights `base` names today: its hub commit, and for a folder each weight file's name, size and modification time."
+    files = sorted(Path(base).glob("*.safetensors")) + sorted(Path(base).glob("*.bin")) if base and Path(base).is_dir() else []
+    return [getattr(model.config, "_commit_hash", None), *((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)]
+
 def base_answers_key(model, processor, convs, max_new_tokens) -> str:
     "The cache key of the base model's answers: the base model, the prompts (their text and image contents), the processor's and the generation settings."
     peft = getattr(model, "peft_config", {}).get(getattr(model, "active_adapter", None))
-    what = dict(base=getattr(peft, "base_model_name_or_path", None), revision=getattr(peft, "revision", None), dtype=str(model.dtype),
+    base = getattr(peft, "base_model_name_or_path", None)
+    what = dict(base=base, revision=getattr(peft, "revision", None), weights=_weights_stamp(base, model), dtype=str(model.dtype),
                 quantization=str(getattr(model.config, "quantization_config", None)), max_new_tokens=max_new_tokens,
                 processor=getattr(getattr(processor, "image_processor", None), "to_dict", dict)(), template=getattr(processor, "chat_template", None),
                 prompts=[(c.messages[:-1], [_digest(i) for i in c.images], [_digest(v) for v in c.videos]) for c in convs])
@@ -270,6 +276,9 @@ def predictions_path(output_dir, data_file, predictions=None, overwrite:bool=Fal
     path = Path(predictions) if predictions else Path(output_dir)/f"predictions_{Path(data_file).stem}.jsonl"
     if path.is_dir(): raise UsageError(f"--predictions {path}: a folder, not a file")
     if path.exists() and path.resolve() == (Path(dataset_dir)/data_file).resolve(): raise UsageError(f"--predictions {path}: the data file itself")
+    run = Path(output_dir).resolve()
+    if path.resolve().is_relative_to(run) and not re.fullmatch(r"predictions_.+\.jsonl", path.name):  # the adapter, its config, predictions.jsonl, a checkpoint...
+        raise UsageError(f"--predictions {path}: a file of the run itself; name a file outside {output_dir}, or predictions_<name>.jsonl in it")
     if path.exists() and not overwrite: raise UsageError(f"{path}: exists: --overwrite replaces it, or --predictions names another file")
     home = _existing_parent(path.parent)
     if not home.is_dir() or not os.access(home, os.W_OK): raise UsageError(f"{path}: not writable ({home} is {'a file' if not home.is_dir() else 'read-only'})")

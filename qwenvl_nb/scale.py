@@ -329,7 +329,7 @@ def worst_batch(plans, # The samples' `SamplePlan`s (length, trained spans, imag
     "Tokens, trained tokens and image tokens of the largest micro-batch a run can draw from `plans`."
     L = [p.length for p in plans]
     tr = [sum(e - s for s, e in p.spans) for p in plans]
-    im = [sum(p.image_tokens) for p in plans]
+    im = [sum(p.image_tokens) + sum(getattr(p, "video_tokens", ())) for p in plans]  # what the vision tower sees: images and video frames
     if max_tokens_per_batch:
         T = max_tokens_per_batch
         return T, min(T, math.ceil(T * max(t / l for t, l in zip(tr, L)))), min(T, math.ceil(T * max(i / l for i, l in zip(im, L))))

@@ -26,7 +26,7 @@ from .doctor import check_data, show_samples
 from .tasks import greater_is_better
 from .model import (load_model, load_processor, add_lora, trainable_summary, model_family, param_part, save_stamp,
                              load_finetuned, generate_replies, resolve_dtype, run_cli, TINY_MODELS, UsageError, RunFault,
-                             fault_kind, safetensors_problem, STAMP, _step)
+                             fault_kind, safetensors_problem, STAMP, _step, _quiet_loading)
 from .config import *
 from .config import _fail, _default, _show
 from .evaluate import *
@@ -89,7 +89,8 @@ def checked_data(cfg:TrainConfig, processor, files, decode_images=None):
     if n and not cfg.skip_bad_samples:
         raise DataError(f"{rep.errors[0]}" + (f" (and {n - 1} more bad records)" if n > 1 else "")
                         + "; run qwenvl-check for the full report, or pass --skip-bad-samples to train on the rest")
-    why = f" (all {len(rep.dropped)} longer than --max-length {cfg.max_length} were dropped; raise it, or --truncation truncate)" if rep.dropped else ""
+    fix = "raise it, or --truncation truncate" if cfg.truncation == "drop" else "raise it: --truncation truncate never cuts through an image or a video"
+    why = f" (all {len(rep.dropped)} longer than --max-length {cfg.max_length} were dropped; {fix})" if rep.dropped else ""
     if not rep.kept()[0]: raise DataError(f"{', '.join(f.name if isinstance(f, HFDataset) else str(f) for f in files)}: no sample left to train on{why}")  # one line, nothing before it
     if n: print(f"qwenvl-train: skipping {n} bad record(s), the first: {rep.errors[0]}", file=sys.stderr)
     if rep.dropped: print(f"qwenvl-train: {len(rep.dropped)} sample(s) dropped, the first: {rep.dropped[0][0]}: {rep.dropped[0][1]}", file=sys.stderr)
@@ -121,6 +122,11 @@ def training_arguments(cfg:TrainConfig, precision:str, has_eval:bool, trains_vis
         use_cpu=multi_cpu,  # ...and only with use_cpu does accelerate make it MULTI_CPU (DDP), not N unrelated runs
         ddp_find_unused_parameters=trains_vision)  # a text-only batch leaves trainable vision weights without gradients
 
+def _budget_problem(cfg, lengths):
+    "Why `--max-tokens-per-batch` cannot hold the longest of `lengths` (training refuses it), or None."
+    if cfg.max_tokens_per_batch and lengths and max(lengths) > cfg.max_tokens_per_batch:
+        return f"--max-tokens-per-batch {cfg.max_tokens_per_batch}: the longest sample has {max(lengths)} tokens (raise it, or set --max-length)"
+
 # %% ../nbs/02b_train.ipynb #9c1e7a11
 def _samples_text(cfg, processor, files, n=1, color=None):
     "The first `n` samples of `files` as this run encodes them (`show_samples`): trained text marked, image tokens collapsed."
@@ -137,12 +143,6 @@ def _final_eval(trainer, cfg):
     if any("eval_loss" in h for h in at) and not cfg.load_best_model_at_end:  # (the best checkpoint's weights need their own)
         return {k: v for h in at for k, v in h.items() if k.startswith("eval_")}
     return trainer.evaluate()
-
-def _quiet_loading():
-    "transformers' progress bars (loading weights) off where they cannot redraw in place: a log file, a job's std_log."
-    if not (IN_NOTEBOOK or sys.stderr.isatty()):
-        from transformers.utils import logging as hf_logging
-        hf_logging.disable_progress_bar()
 
 # %% ../nbs/02b_train.ipynb #433472c5
 class VLTrainer(Trainer):
@@ -238,7 +238,8 @@ def _before_loading(cfg, processor, rep, precision,
         except (ValueError, ImportError) as e: raise UsageError(f"--loss-backend {cfg.loss_backend}: {e}") from None
     if not cfg.preflight or cfg.method == "dpo": return None  # preference pairs: two sequences a sample, not estimated yet
     detected = gpu_memory() if detected_gpu_bytes is None else detected_gpu_bytes
-    pf = _preflight(cfg, processor, rep, precision, int(cfg.gpu_memory * 2**30) if cfg.gpu_memory else detected, config)
+    planned = "bf16" if cfg.gpu_memory and cfg.bf16 else precision  # another GPU trains in bf16 even when this machine cannot
+    pf = _preflight(cfg, processor, rep, planned, int(cfg.gpu_memory * 2**30) if cfg.gpu_memory else detected, config)
     print("qwenvl-train: " + str(pf).replace("\n", "\n  "))
     if detected and not cfg.gpu_memory and pf.clearly_too_big:
         more = [h for h, on in (("--gradient-checkpointing true", not _gradient_checkpointing(cfg)), ("--quantization 4bit", pf.quantization == "none")) if on]
@@ -261,10 +262,11 @@ def _preflight(cfg, processor, rep, precision, gpu_bytes, config=None):
 def run_preflight(cfg:TrainConfig,
                   gpu_bytes="auto"): # GPU memory to plan for in bytes; `auto`: --gpu-memory, else this machine's GPU (None: none)
     "The memory preflight of run `cfg` before anything loads: its training data checked and planned at its pixel budget (`qwenvl-doctor-env` calls it)."
+    if cfg.method == "dpo": return None  # as training: preference pairs are not estimated yet
     processor = _run_processor(cfg)
     rep = checked_data(cfg, processor, _data_sources(cfg)[0])
     gpu = (int(cfg.gpu_memory * 2**30) if cfg.gpu_memory else gpu_memory()) if gpu_bytes == "auto" else gpu_bytes
-    return _preflight(cfg, processor, rep, resolve_precision(cfg.bf16)[0], gpu)
+    return _preflight(cfg, processor, rep, "bf16" if cfg.bf16 else "fp32", gpu)  # planned for a GPU, which trains in bf16
 
 # %% ../nbs/02b_train.ipynb #e6614b9e
 def _checkpoints(output_dir):
@@ -289,8 +291,10 @@ def run_summary(trainer, metrics, out):
     if "eval_loss" in metrics: lines.append(f"  validation loss {metrics['eval_loss']:.3f}")
     final = [k.removeprefix("final_finetuned_") for k in metrics if k.startswith("final_finetuned_") and "final_reward_accuracy" not in metrics]
     if final:
-        lines.append("  validation answers, base -> fine-tuned: " + ", ".join(
-            f"{k} {metrics[f'final_base_{k}']:.3f} -> {metrics[f'final_finetuned_{k}']:.3f}" for k in final))
+        if all(f"final_base_{k}" in metrics for k in final):
+            lines.append("  validation answers, base -> fine-tuned: " + ", ".join(
+                f"{k} {metrics[f'final_base_{k}']:.3f} -> {metrics[f'final_finetuned_{k}']:.3f}" for k in final))
+        else: lines.append("  validation answers, fine-tuned: " + ", ".join(f"{k} {metrics[f'final_finetuned_{k}']:.3f}" for k in final))  # --no-base-answers
     if "final_reward_accuracy" in metrics:
         lines.append(f"  validation pairs, base -> fine-tuned: prefers chosen {metrics['final_base_preference_accuracy']:.3f} -> "
                      f"{metrics['final_finetuned_preference_accuracy']:.3f}; reward accuracy {metrics['final_reward_accuracy']:.3f}, margin {metrics['final_reward_margin']:+.3f}")
@@ -611,8 +615,7 @@ def _train(cfg, precision, note, resume, callbacks):
     train_rep = checked_data(cfg, processor, train_src)  # bad data stops here, before the model loads
     val_rep = checked_data(cfg, processor, val_src) if val_src else None
     train_ds, eval_ds = _dataset(train_rep, processor, cfg), _dataset(val_rep, processor, cfg) if val_rep else None
-    if cfg.max_tokens_per_batch and max(train_ds.lengths) > cfg.max_tokens_per_batch:
-        raise UsageError(f"--max-tokens-per-batch {cfg.max_tokens_per_batch}: the longest sample has {max(train_ds.lengths)} tokens (raise it, or set --max-length)")
+    if (problem := _budget_problem(cfg, train_ds.lengths)): raise UsageError(problem)
     if _is_main_process(): train_rep.save(out)
     if note: _say(note)
     if _is_main_process() and not pref: _show_first(cfg, processor, train_src)
@@ -703,6 +706,7 @@ def check_main(argv=None):
                           batch_size=cfg.per_device_train_batch_size, image_resolver=cfg.image_path_map))
     except (UsageError, DataError) as e: _fail("qwenvl-check", e)
     print(rep)
+    if cfg.method != "dpo" and (problem := _budget_problem(cfg, [p.length for p in rep.kept()[1]])): _fail("qwenvl-check", problem)  # as training would
     try: json_path, png_path = rep.save(cfg.output_dir)
     except OSError as e: _fail("qwenvl-check", f"{fault_kind(e) or 'cannot write the report'}: {e}", 3)
     print(f"qwenvl-check: report {json_path}, histogram {png_path}")
