@@ -144,6 +144,17 @@ def _final_eval(trainer, cfg):
         return {k: v for h in at for k, v in h.items() if k.startswith("eval_")}
     return trainer.evaluate()
 
+def _at_last_step(trainer, resume, cfg):
+    "When checkpoint `resume` holds the run's last step (stopped after it, before the end), load it instead of training: nothing is left to train."
+    try: st = json.loads((Path(resume)/"trainer_state.json").read_text()) if resume else {}
+    except (OSError, ValueError): return False
+    planned = cfg.max_steps if cfg.max_steps > 0 else st.get("max_steps") if st.get("num_train_epochs") == cfg.num_train_epochs else None
+    if not planned or st.get("global_step", 0) < planned: return False  # (transformers would train one step past it)
+    from transformers import TrainerState
+    trainer._load_from_checkpoint(resume); trainer.state = TrainerState.load_from_json(str(Path(resume)/"trainer_state.json"))
+    _say(f"{resume} holds the run's last step ({st['global_step']}): nothing left to train; evaluating and saving")
+    return True
+
 # %% ../nbs/02b_train.ipynb #433472c5
 class VLTrainer(Trainer):
     "`Trainer` with length-grouped batches from planned lengths and an optional token budget per batch."
@@ -286,8 +297,9 @@ def run_summary(trainer, metrics, out):
     tokens = sum(trainer.train_dataset.lengths) * (st.epoch or 0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda = f", CUDA peak {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB" if torch.cuda.is_available() else ""
-    lines = [f"qwenvl-train: done: {st.global_step} steps in {secs:,.1f} s, {metrics.get('train_samples_per_second', 0):,.1f} samples/s, "
-             f"{tokens / secs:,.0f} tokens/s; peak memory {peak:,.0f} MiB RSS{cuda}"]
+    speed = (f"in {secs:,.1f} s, {metrics.get('train_samples_per_second', 0):,.1f} samples/s, {tokens / secs:,.0f} tokens/s"
+             if metrics.get("train_runtime") else "(none trained in this process)")
+    lines = [f"qwenvl-train: done: {st.global_step} steps {speed}; peak memory {peak:,.0f} MiB RSS{cuda}"]
     if "eval_loss" in metrics: lines.append(f"  validation loss {metrics['eval_loss']:.3f}")
     final = [k.removeprefix("final_finetuned_") for k in metrics if k.startswith("final_finetuned_") and "final_reward_accuracy" not in metrics]
     if final:
@@ -650,7 +662,7 @@ def _train(cfg, precision, note, resume, callbacks):
         with warnings.catch_warnings(), stop:
             if cfg.model_name in TINY_MODELS:  # peft looks the base model's name up on the hub at each save
                 warnings.filterwarnings("ignore", message="Could not find a config file in tiny-")
-            metrics = trainer.train(resume_from_checkpoint=resume).metrics
+            metrics = trainer.train(resume_from_checkpoint=resume).metrics if not _at_last_step(trainer, resume, cfg) else {}
             if stop.stopped_at is not None:
                 raise RunFault(f"stopped by {stop.received} at step {stop.stopped_at}: {out/f'checkpoint-{stop.stopped_at}'} saved; "
                                f"resume with: {shlex.join(train_command(dataclasses.replace(cfg, resume_from_checkpoint='auto')))}")
