@@ -192,7 +192,7 @@ def planned_padding_efficiency(self:VLTrainer):
     lengths, bs = self.train_dataset.lengths, self.args.train_batch_size
     if self.packing: return 1.0  # one row per batch, no padding
     if self.max_tokens_per_batch: return padding_efficiency(list(TokenBudgetBatchSampler(lengths, self.max_tokens_per_batch)), lengths)
-    order = list(self._get_train_sampler())
+    with torch.random.fork_rng(devices=[]): order = list(self._get_train_sampler())  # a look ahead: the run's random state untouched
     return padding_efficiency([order[i:i + bs] for i in range(0, len(order), bs)], lengths)
 
 # %% ../nbs/02b_train.ipynb #64f60e16
