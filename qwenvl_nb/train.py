@@ -39,7 +39,7 @@ from .dpo import (check_preferences, PreferenceDataset, PreferenceCollator, Pref
 
 # %% ../nbs/02b_train.ipynb #90284a3d
 import contextlib, io
-from .scale import (trained_loss, check_loss_backend, check_packing, RopeIndex, PackingCollator, PackedBatchSampler,
+from .scale import (trained_loss, check_loss_backend, RopeIndex, PackingCollator, PackedBatchSampler,
                              memory_preflight, gpu_memory)
 from .vision import token_pixels
 from .model import resolve_model, resolve_quantization
@@ -238,12 +238,9 @@ class PreflightError(UsageError):
 
 def _before_loading(cfg, processor, rep, precision,
                     detected_gpu_bytes=None): # What `gpu_memory()` says (tests pass a GPU in)
-    "Check packing and the loss kernel, and print the memory preflight, from the model's config; returns the `Preflight` or None."
+    "Check the loss kernel and print the memory preflight, from the model's config (packing was checked by `validate_config`); returns the `Preflight` or None."
     from transformers import AutoConfig
     config = AutoConfig.from_pretrained(resolve_model(cfg.model_name))
-    if cfg.packing:
-        try: check_packing(config.model_type)
-        except ValueError as e: raise UsageError(f"--packing: {e}") from None
     if cfg.loss_backend != "torch":
         try: check_loss_backend(cfg.loss_backend, f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
         except (ValueError, ImportError) as e: raise UsageError(f"--loss-backend {cfg.loss_backend}: {e}") from None
@@ -631,7 +628,7 @@ def _train(cfg, precision, note, resume, callbacks):
     if _is_main_process(): train_rep.save(out)
     if note: _say(note)
     if _is_main_process() and not pref: _show_first(cfg, processor, train_src)
-    _before_loading(cfg, processor, train_rep, precision)  # packing, loss kernel and memory checked before any weight loads
+    _before_loading(cfg, processor, train_rep, precision)  # the loss kernel and memory checked before any weight loads
     try: model = load_model(cfg.model_name, dtype=torch.bfloat16 if precision == "bf16" else torch.float32,
                             quantization=cfg.quantization, attn_implementation=cfg.attn_implementation)
     except Exception as e:
